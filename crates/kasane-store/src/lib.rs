@@ -1,0 +1,1 @@
+//! Event store: filled in by the next commit.

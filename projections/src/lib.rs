@@ -1,0 +1,1 @@
+//! Read models over the event log; filled by the projections issue.
