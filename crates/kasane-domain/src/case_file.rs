@@ -316,10 +316,18 @@ impl CaseFile {
                     },
                 );
             }
-            Event::ReferralAccepted(e) => self.referral_step(e.referral_id, ReferralStatus::Accepted, occurred_at),
-            Event::ReferralDeclined(e) => self.referral_step(e.referral_id, ReferralStatus::Declined, occurred_at),
-            Event::ReferralWithdrawn(e) => self.referral_step(e.referral_id, ReferralStatus::Withdrawn, occurred_at),
-            Event::ReferralCompleted(e) => self.referral_step(e.referral_id, ReferralStatus::Completed, occurred_at),
+            Event::ReferralAccepted(e) => {
+                self.referral_step(e.referral_id, ReferralStatus::Accepted, occurred_at)
+            }
+            Event::ReferralDeclined(e) => {
+                self.referral_step(e.referral_id, ReferralStatus::Declined, occurred_at)
+            }
+            Event::ReferralWithdrawn(e) => {
+                self.referral_step(e.referral_id, ReferralStatus::Withdrawn, occurred_at)
+            }
+            Event::ReferralCompleted(e) => {
+                self.referral_step(e.referral_id, ReferralStatus::Completed, occurred_at)
+            }
             Event::SupportMeetingRecorded(e) => {
                 self.meetings.insert(e.meeting_id, e.clone());
             }

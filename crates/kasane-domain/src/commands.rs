@@ -35,10 +35,21 @@ pub enum ResidentCommand {
         address: Option<Option<String>>,
         support_areas: Option<Vec<SupportArea>>,
     },
-    LinkHousehold { other: ResidentId, relation: Relation, same_household: bool },
-    UnlinkHousehold { other: ResidentId },
-    AddTeamMember { member_id: MemberId, team_role: TeamRole },
-    RemoveTeamMember { member_id: MemberId },
+    LinkHousehold {
+        other: ResidentId,
+        relation: Relation,
+        same_household: bool,
+    },
+    UnlinkHousehold {
+        other: ResidentId,
+    },
+    AddTeamMember {
+        member_id: MemberId,
+        team_role: TeamRole,
+    },
+    RemoveTeamMember {
+        member_id: MemberId,
+    },
     GrantConsent {
         consent_id: ConsentId,
         agencies: Vec<AgencyId>,
@@ -49,7 +60,10 @@ pub enum ResidentCommand {
         valid_until: Option<DateTime<Utc>>,
         document_ref: Option<String>,
     },
-    WithdrawConsent { consent_id: ConsentId, reason: Option<String> },
+    WithdrawConsent {
+        consent_id: ConsentId,
+        reason: Option<String>,
+    },
     PostNote {
         note_id: NoteId,
         category: NoteCategory,
@@ -58,9 +72,18 @@ pub enum ResidentCommand {
         describes_at: DateTime<Utc>,
         attachments: Vec<AttachmentMeta>,
     },
-    CorrectNote { note_id: NoteId, body: String, reason: String },
-    RedactNote { note_id: NoteId, reason: String },
-    AcknowledgeNote { note_id: NoteId },
+    CorrectNote {
+        note_id: NoteId,
+        body: String,
+        reason: String,
+    },
+    RedactNote {
+        note_id: NoteId,
+        reason: String,
+    },
+    AcknowledgeNote {
+        note_id: NoteId,
+    },
     MakeReferral {
         referral_id: ReferralId,
         to_agency: AgencyId,
@@ -70,10 +93,22 @@ pub enum ResidentCommand {
         due_on: Option<NaiveDate>,
         shared_notes: Vec<NoteId>,
     },
-    AcceptReferral { referral_id: ReferralId, comment: Option<String> },
-    DeclineReferral { referral_id: ReferralId, reason: String },
-    WithdrawReferral { referral_id: ReferralId, reason: String },
-    CompleteReferral { referral_id: ReferralId, outcome: String },
+    AcceptReferral {
+        referral_id: ReferralId,
+        comment: Option<String>,
+    },
+    DeclineReferral {
+        referral_id: ReferralId,
+        reason: String,
+    },
+    WithdrawReferral {
+        referral_id: ReferralId,
+        reason: String,
+    },
+    CompleteReferral {
+        referral_id: ReferralId,
+        outcome: String,
+    },
     RecordMeeting {
         meeting_id: MeetingId,
         kind: MeetingKind,
@@ -88,15 +123,21 @@ pub enum ResidentCommand {
         responsibilities: Vec<(AgencyId, Option<MemberId>, String)>,
         review_on: Option<NaiveDate>,
     },
-    CloseCase { reason: String },
-    ReopenCase { reason: String },
+    CloseCase {
+        reason: String,
+    },
+    ReopenCase {
+        reason: String,
+    },
     InvokeBreakGlass {
         grant_id: BreakGlassId,
         justification: String,
         categories: Vec<InfoCategory>,
         duration: Duration,
     },
-    Erase { legal_basis: String },
+    Erase {
+        legal_basis: String,
+    },
 }
 
 /// Decides a command against the case file of `resident`: the events to append, or a refusal.
@@ -125,7 +166,9 @@ pub fn decide(
     } else if !state.is_registered() {
         return refuse(
             ErrorCode::ResidentNotFound,
-            format!("resident {resident} is not registered: check the id or register the resident first"),
+            format!(
+                "resident {resident} is not registered: check the id or register the resident first"
+            ),
         );
     }
     let me = actor.member_id();
@@ -380,8 +423,8 @@ pub fn decide(
                     format!("consent {consent_id} is not recorded for this resident: check the id"),
                 )
             })?;
-            let in_force_or_pending = consent.withdrawn_at.is_none()
-                && consent.grant.valid_until.is_none_or(|u| now < u);
+            let in_force_or_pending =
+                consent.withdrawn_at.is_none() && consent.grant.valid_until.is_none_or(|u| now < u);
             if !in_force_or_pending {
                 return refuse(
                     ErrorCode::ConsentNotActive,
@@ -673,8 +716,7 @@ pub fn decide(
                     "list who attended the meeting",
                 );
             }
-            if *kind == MeetingKind::Statutory
-                && actor.agency.kind != AgencyKind::MunicipalSection
+            if *kind == MeetingKind::Statutory && actor.agency.kind != AgencyKind::MunicipalSection
             {
                 return refuse(
                     ErrorCode::StatutoryMeetingNotMunicipal,
@@ -838,7 +880,9 @@ fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 
 fn require_text(value: &str, what: &str) -> Result<(), DomainError> {
     if value.trim().is_empty() {
-        return Err(DomainError::invalid_input(format!("{what} must not be empty")));
+        return Err(DomainError::invalid_input(format!(
+            "{what} must not be empty"
+        )));
     }
     Ok(())
 }
@@ -862,7 +906,10 @@ fn require_role(ctx: &Context<'_>, role: Role, action: &str) -> Result<(), Domai
 }
 
 fn require_team(state: &CaseFile, ctx: &Context<'_>) -> Result<(), DomainError> {
-    if state.team_spell_at(ctx.actor.member_id(), ctx.now).is_some() {
+    if state
+        .team_spell_at(ctx.actor.member_id(), ctx.now)
+        .is_some()
+    {
         Ok(())
     } else {
         refuse(
@@ -885,7 +932,10 @@ fn require_open_team(state: &CaseFile, ctx: &Context<'_>) -> Result<(), DomainEr
 
 fn check_body(body: &str) -> Result<(), DomainError> {
     if body.trim().is_empty() {
-        return refuse(ErrorCode::NoteBodyEmpty, "write something in the note's body");
+        return refuse(
+            ErrorCode::NoteBodyEmpty,
+            "write something in the note's body",
+        );
     }
     if body.chars().count() > MAX_NOTE_CHARS {
         return refuse(

@@ -10,7 +10,11 @@ use crate::vocab::{AgencyKind, Profession, Role};
 /// A command about an agency's directory entry.
 #[derive(Clone, Debug)]
 pub enum AgencyCommand {
-    Register { agency_id: AgencyId, name: String, kind: AgencyKind },
+    Register {
+        agency_id: AgencyId,
+        name: String,
+        kind: AgencyKind,
+    },
 }
 
 /// A command about a member's directory entry.
@@ -24,8 +28,13 @@ pub enum MemberCommand {
         profession: Profession,
         roles: Vec<Role>,
     },
-    Suspend { member_id: MemberId, reason: String },
-    Reinstate { member_id: MemberId },
+    Suspend {
+        member_id: MemberId,
+        reason: String,
+    },
+    Reinstate {
+        member_id: MemberId,
+    },
 }
 
 /// The state of one agency stream.
@@ -74,7 +83,9 @@ fn require_active(principal: &Principal) -> Result<(), DomainError> {
 
 fn require_text(value: &str, what: &str) -> Result<(), DomainError> {
     if value.trim().is_empty() {
-        return Err(DomainError::invalid_input(format!("{what} must not be empty")));
+        return Err(DomainError::invalid_input(format!(
+            "{what} must not be empty"
+        )));
     }
     Ok(())
 }

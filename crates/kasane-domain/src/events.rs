@@ -445,8 +445,14 @@ pub enum DecodeError {
     #[error("unknown event type {0:?}: upgrade kasane to read this log")]
     UnknownType(String),
     /// The schema version is newer than this code understands.
-    #[error("event type {event_type} has schema version {found}, newer than {supported}: upgrade kasane to read this log")]
-    VersionTooNew { event_type: String, found: u16, supported: u16 },
+    #[error(
+        "event type {event_type} has schema version {found}, newer than {supported}: upgrade kasane to read this log"
+    )]
+    VersionTooNew {
+        event_type: String,
+        found: u16,
+        supported: u16,
+    },
     /// The payload does not match the type's schema.
     #[error("payload of {event_type} does not match its schema: {detail}")]
     Payload { event_type: String, detail: String },

@@ -66,7 +66,9 @@ uuid_id!(
     BreakGlassId, "break-glass");
 
 /// A tenant is a municipality; its slug is part of every envelope and stream key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct TenantId(pub String);
 

@@ -98,9 +98,16 @@ mod tests {
         let known: Personal<String> = Personal::Known("山田 太郎".into());
         let json = serde_json::to_value(&known).unwrap();
         assert_eq!(json, serde_json::json!({"$personal": "山田 太郎"}));
-        assert_eq!(serde_json::from_value::<Personal<String>>(json).unwrap(), known);
+        assert_eq!(
+            serde_json::from_value::<Personal<String>>(json).unwrap(),
+            known
+        );
         let erased = serde_json::json!({"$erased": true});
-        assert!(serde_json::from_value::<Personal<String>>(erased).unwrap().is_erased());
+        assert!(
+            serde_json::from_value::<Personal<String>>(erased)
+                .unwrap()
+                .is_erased()
+        );
         assert!(serde_json::from_value::<Personal<String>>(serde_json::json!("plain")).is_err());
     }
 }
