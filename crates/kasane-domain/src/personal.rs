@@ -4,6 +4,7 @@
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -52,23 +53,23 @@ impl<T: Serialize> Serialize for Personal<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Personal<T> {
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Personal<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Marker<T> {
-            #[serde(rename = "$personal")]
-            personal: Option<T>,
-            #[serde(rename = "$erased", default)]
-            erased: bool,
+        // Decide by which key is present, not by the value: `{"$personal": null}` is a known
+        // `None` for `Personal<Option<_>>`.
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let shape_error = || {
+            de::Error::custom("a personal field must be {\"$personal\": value} or {\"$erased\": true}")
+        };
+        if map.len() != 1 {
+            return Err(shape_error());
         }
-        let m = Marker::<T>::deserialize(deserializer)?;
-        match (m.personal, m.erased) {
-            (Some(v), false) => Ok(Personal::Known(v)),
-            (None, true) => Ok(Personal::Erased),
-            _ => Err(de::Error::custom(
-                "a personal field must be {\"$personal\": value} or {\"$erased\": true}",
-            )),
+        if let Some(value) = map.remove(PERSONAL_KEY) {
+            return T::deserialize(value).map(Personal::Known).map_err(de::Error::custom);
+        }
+        match map.remove(ERASED_KEY) {
+            Some(serde_json::Value::Bool(true)) => Ok(Personal::Erased),
+            _ => Err(shape_error()),
         }
     }
 }
@@ -109,5 +110,9 @@ mod tests {
                 .is_erased()
         );
         assert!(serde_json::from_value::<Personal<String>>(serde_json::json!("plain")).is_err());
+        let none: Personal<Option<String>> = Personal::Known(None);
+        let json = serde_json::to_value(&none).unwrap();
+        assert_eq!(json, serde_json::json!({"$personal": null}));
+        assert_eq!(serde_json::from_value::<Personal<Option<String>>>(json).unwrap(), none);
     }
 }

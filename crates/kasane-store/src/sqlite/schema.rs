@@ -1,0 +1,301 @@
+//! The SQLite file format: schema, identification (application_id, user_version) and the
+//! checks made when a file is opened.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ffi};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::keys::MasterKey;
+use crate::sqlite::Durability;
+
+/// `PRAGMA application_id` of every Kasane store ("KASA" in ASCII).
+pub const APPLICATION_ID: i32 = 0x4B41_5341;
+
+/// `PRAGMA user_version` this build writes and the highest it can read.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+const CREATE_SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value ANY NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE events (
+    position       INTEGER PRIMARY KEY,
+    event_id       BLOB    NOT NULL UNIQUE,
+    tenant         TEXT    NOT NULL,
+    stream         TEXT    NOT NULL,
+    stream_id      INTEGER NOT NULL,
+    version        INTEGER NOT NULL,
+    event_type     TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    occurred_at    INTEGER NOT NULL,
+    recorded_at    INTEGER NOT NULL,
+    actor_member   BLOB,
+    actor_agency   BLOB,
+    correlation_id BLOB    NOT NULL,
+    causation_id   BLOB,
+    data_subject   TEXT,
+    payload        TEXT    NOT NULL,
+    sealed         BLOB,
+    content_digest BLOB    NOT NULL,
+    prev_hash      BLOB    NOT NULL,
+    hash           BLOB    NOT NULL,
+    UNIQUE (stream_id, version)
+) STRICT;
+
+CREATE TABLE streams (
+    tenant    TEXT    NOT NULL,
+    stream    TEXT    NOT NULL,
+    stream_id INTEGER NOT NULL UNIQUE,
+    version   INTEGER NOT NULL,
+    last_hash BLOB    NOT NULL,
+    PRIMARY KEY (tenant, stream)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE data_keys (
+    tenant       TEXT    NOT NULL,
+    subject      TEXT    NOT NULL,
+    wrapped      BLOB,
+    created_at   INTEGER NOT NULL,
+    destroyed_at INTEGER,
+    PRIMARY KEY (tenant, subject)
+) STRICT, WITHOUT ROWID;
+";
+
+/// Maps SQLite's "file is not a database" to our error; other errors pass through.
+fn not_a_db(path: &Path, e: rusqlite::Error) -> StoreError {
+    if e.sqlite_error_code() == Some(ffi::ErrorCode::NotADatabase) {
+        StoreError::NotAKasaneStore {
+            path: path.to_owned(),
+            detail: "not an SQLite database".into(),
+        }
+    } else {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// Refuses files that are not SQLite at all before SQLite touches them.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::Io(e)),
+    };
+    if file.metadata()?.is_dir() {
+        return Err(StoreError::NotAKasaneStore {
+            path: path.to_owned(),
+            detail: "it is a directory".into(),
+        });
+    }
+    let mut header = Vec::with_capacity(16);
+    file.by_ref().take(16).read_to_end(&mut header)?;
+    if header.is_empty() || header.as_slice() == SQLITE_HEADER {
+        return Ok(());
+    }
+    Err(StoreError::NotAKasaneStore {
+        path: path.to_owned(),
+        detail: "not an SQLite database".into(),
+    })
+}
+
+/// How long a connection waits for a lock held by another connection.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connection settings shared by the writer and the readers.
+fn configure_common(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// The writer's connection and what it must know about the log when it starts.
+pub(crate) struct OpenedWriter {
+    pub conn: Connection,
+    /// Last global position (0 when empty).
+    pub head: u64,
+    /// Last `recorded_at` in µs (`i64::MIN` when empty).
+    pub last_recorded_us: i64,
+    /// The next free stream id.
+    pub next_stream_id: i64,
+}
+
+/// Opens (creating if new) the store file for writing and checks that it is a Kasane store
+/// of a supported version created with this master key.
+pub(crate) fn open_writer(
+    path: &Path,
+    master_key: &MasterKey,
+    durability: Durability,
+) -> Result<OpenedWriter, StoreError> {
+    check_header(path)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure_common(&conn).map_err(|e| not_a_db(path, e))?;
+
+    // Identify the file before changing anything in it (journal mode included).
+    identify(&conn, path)?;
+
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| not_a_db(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Io(std::io::Error::other(format!(
+            "SQLite refused WAL mode (got {mode}); put the store on a local file system"
+        ))));
+    }
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "cache_size", -32_000)?; // 32 MB page cache for the writer
+    // A background thread checkpoints; the writer only does so if the WAL grows this large
+    // (pages) anyway, e.g. because readers held old snapshots.
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+
+    // Create the schema under the write lock; re-identify there, in case another process
+    // created it meanwhile.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let created = match create_if_new(&conn, path, master_key) {
+        Ok(created) => {
+            conn.execute_batch("COMMIT")?;
+            created
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    };
+    if !created {
+        check_master_key(&conn, master_key)?;
+    }
+    let (head, last_recorded_us, next_stream_id): (i64, i64, i64) = conn.query_row(
+        "SELECT (SELECT coalesce(max(position), 0) FROM events), \
+                (SELECT coalesce(max(recorded_at), -9223372036854775808) FROM events), \
+                (SELECT coalesce(max(stream_id), 0) + 1 FROM streams)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(OpenedWriter {
+        conn,
+        head: head as u64,
+        last_recorded_us,
+        next_stream_id,
+    })
+}
+
+/// Checks that the file is empty or a Kasane store of a version this build can read.
+/// Returns `true` when the file has no tables yet.
+fn identify(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| not_a_db(path, e))?;
+    let user_version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| not_a_db(path, e))?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(|e| not_a_db(path, e))?;
+    if app_id == 0 && user_version == 0 && tables == 0 {
+        return Ok(true);
+    }
+    if app_id != APPLICATION_ID {
+        return Err(StoreError::NotAKasaneStore {
+            path: path.to_owned(),
+            detail: format!(
+                "an SQLite database of another application (application_id {app_id:#x})"
+            ),
+        });
+    }
+    if user_version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: user_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if user_version < 1 {
+        return Err(StoreError::NotAKasaneStore {
+            path: path.to_owned(),
+            detail: "a Kasane store without a schema version".into(),
+        });
+    }
+    Ok(false)
+}
+
+fn create_if_new(
+    conn: &Connection,
+    path: &Path,
+    master_key: &MasterKey,
+) -> Result<bool, StoreError> {
+    if !identify(conn, path)? {
+        return Ok(false);
+    }
+    conn.execute_batch(CREATE_SCHEMA)?;
+    let mut insert = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
+    insert.execute(("master_key_check", &master_key.check_value()[..]))?;
+    insert.execute(("store_id", Uuid::now_v7().to_string()))?;
+    insert.execute(("created_at", chrono::Utc::now().to_rfc3339()))?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tracing::info!(path = %path.display(), "created a new Kasane store");
+    Ok(true)
+}
+
+fn check_master_key(conn: &Connection, master_key: &MasterKey) -> Result<(), StoreError> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'master_key_check'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match stored {
+        Some(v) if v == master_key.check_value() => Ok(()),
+        Some(_) => Err(StoreError::MasterKeyMismatch),
+        None => Err(StoreError::Corrupt(
+            "the store has no master key check value".into(),
+        )),
+    }
+}
+
+/// Opens the background checkpointer's connection.
+pub(crate) fn open_checkpointer(
+    path: &Path,
+    durability: Durability,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure_common(&conn)?;
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection for the reader pool (the writer created the file).
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure_common(&conn)?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.pragma_update(None, "cache_size", -8_000)?;
+    Ok(conn)
+}

@@ -1,0 +1,892 @@
+//! The single writer: one thread owns the write connection and commits queued append
+//! requests in groups (one transaction, one fsync per group).
+//!
+//! Every request is validated before it writes anything (expected version, event ids, data
+//! keys), so a rejected request needs no rollback and the others in its group commit. If a
+//! write fails unexpectedly (an I/O error, say), the whole group is rolled back and redone
+//! with a savepoint per request, so that only the failing request fails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::Clock;
+use crate::envelope::{AppendResult, from_micros};
+use crate::error::StoreError;
+use crate::hash::{CHAIN_GENESIS, ChainFields};
+use crate::keys::{DataKey, KeyCache, KeyState, MasterKey};
+use crate::prepare::PreparedAppend;
+use crate::seal::{event_aad, seal_bytes};
+
+/// Most events committed in one group transaction (a single larger request still goes alone).
+pub(crate) const MAX_BATCH_EVENTS: usize = 1024;
+
+/// Committed events between two background checkpoint requests.
+const CHECKPOINT_EVERY_EVENTS: u64 = 2048;
+
+/// What the writer thread is asked to do.
+pub(crate) enum WriterMsg {
+    /// Append one request; the answer comes after the group commit.
+    Append {
+        request: PreparedAppend,
+        reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+    },
+    /// Destroy a data key (crypto-shredding).
+    Destroy {
+        tenant: String,
+        subject: String,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    /// Finish queued work, close the connection, then answer.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Where an append's answer goes.
+pub(crate) type AppendReply = oneshot::Sender<Result<AppendResult, StoreError>>;
+
+/// A group's answers, handed to a task in the runtime that sends them (one wake-up for the
+/// writer thread instead of one per request).
+pub(crate) type ReplyBatch = Vec<(AppendReply, Result<AppendResult, StoreError>)>;
+
+const INSERT_EVENT: &str = "INSERT INTO events (position, event_id, tenant, stream, stream_id, \
+     version, event_type, schema_version, occurred_at, recorded_at, actor_member, actor_agency, \
+     correlation_id, causation_id, data_subject, payload, sealed, content_digest, prev_hash, hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+const SELECT_STREAM: &str =
+    "SELECT stream_id, version, last_hash FROM streams WHERE tenant = ?1 AND stream = ?2";
+const UPSERT_STREAM: &str = "INSERT INTO streams (tenant, stream, stream_id, version, last_hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, stream) \
+     DO UPDATE SET version = excluded.version, last_hash = excluded.last_hash";
+const EVENT_ID_EXISTS: &str = "SELECT 1 FROM events WHERE event_id = ?1";
+const SELECT_BY_ID: &str =
+    "SELECT position, version, recorded_at, content_digest FROM events WHERE event_id = ?1";
+const SELECT_KEY: &str = "SELECT wrapped FROM data_keys WHERE tenant = ?1 AND subject = ?2";
+const INSERT_KEY: &str =
+    "INSERT INTO data_keys (tenant, subject, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)";
+
+/// The outcome of one request inside a group: `Err` only for an unexpected failure while
+/// writing (the group must be rolled back); a rejected request is `Ok(Err(..))`.
+type Applied = Result<Result<AppendResult, StoreError>, StoreError>;
+
+/// The writer thread: its connection and everything else it owns.
+pub(crate) struct Writer {
+    conn: Connection,
+    st: State,
+}
+
+/// The writer's in-memory state (kept apart from the connection so that prepared statements,
+/// which borrow the connection, can be used while the state changes).
+struct State {
+    master: MasterKey,
+    /// Last assigned global position (committed, or in the open transaction).
+    head: u64,
+    /// Next stream id to hand out (committed, or in the open transaction).
+    next_stream_id: i64,
+    /// recorded_at of the last group, so time never goes backwards.
+    last_recorded_us: i64,
+    /// Unwrapped data keys known to the writer (including ones created in the open group).
+    keys: HashMap<String, HashMap<String, DataKey>>,
+    /// Keys created in the open group (forgotten again if it rolls back).
+    created_in_batch: Vec<(String, String)>,
+    shared_keys: Arc<KeyCache>,
+    head_tx: watch::Sender<u64>,
+    clock: Arc<dyn Clock>,
+    /// Sends answers through a runtime task; `None` (or a closed task): answer directly.
+    replies: Option<mpsc::UnboundedSender<ReplyBatch>>,
+    /// Wakes the background checkpointer.
+    checkpointer: Option<std::sync::mpsc::SyncSender<()>>,
+    /// The checkpointer thread, joined when the writer stops.
+    checkpoint_thread: Option<std::thread::JoinHandle<()>>,
+    events_since_checkpoint: u64,
+}
+
+/// What the writer needs besides its connection.
+pub(crate) struct WriterParts {
+    pub master: MasterKey,
+    pub head: u64,
+    pub next_stream_id: i64,
+    pub last_recorded_us: i64,
+    pub shared_keys: Arc<KeyCache>,
+    pub head_tx: watch::Sender<u64>,
+    pub clock: Arc<dyn Clock>,
+    pub replies: Option<mpsc::UnboundedSender<ReplyBatch>>,
+    pub checkpointer: Option<std::sync::mpsc::SyncSender<()>>,
+    pub checkpoint_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The statements of the append path, prepared once per group.
+struct Stmts<'c> {
+    select_stream: CachedStatement<'c>,
+    id_exists: CachedStatement<'c>,
+    insert: CachedStatement<'c>,
+    upsert: CachedStatement<'c>,
+}
+
+impl<'c> Stmts<'c> {
+    fn new(conn: &'c Connection) -> rusqlite::Result<Self> {
+        Ok(Stmts {
+            select_stream: conn.prepare_cached(SELECT_STREAM)?,
+            id_exists: conn.prepare_cached(EVENT_ID_EXISTS)?,
+            insert: conn.prepare_cached(INSERT_EVENT)?,
+            upsert: conn.prepare_cached(UPSERT_STREAM)?,
+        })
+    }
+}
+
+/// What to restore when the open group is rolled back.
+#[derive(Clone, Copy)]
+struct Mark {
+    head: u64,
+    next_stream_id: i64,
+    created: usize,
+}
+
+impl State {
+    fn mark(&self) -> Mark {
+        Mark {
+            head: self.head,
+            next_stream_id: self.next_stream_id,
+            created: self.created_in_batch.len(),
+        }
+    }
+
+    /// Forgets what happened after `mark` (its writes were rolled back).
+    fn reset_to(&mut self, mark: Mark) {
+        self.head = mark.head;
+        self.next_stream_id = mark.next_stream_id;
+        for (tenant, subject) in self.created_in_batch.split_off(mark.created) {
+            self.forget_key(&tenant, &subject);
+        }
+    }
+
+    fn forget_key(&mut self, tenant: &str, subject: &str) {
+        if let Some(m) = self.keys.get_mut(tenant) {
+            m.remove(subject);
+        }
+    }
+
+    fn answer(&mut self, answers: ReplyBatch) {
+        let answers = match &self.replies {
+            Some(tx) => match tx.send(answers) {
+                Ok(()) => return,
+                Err(returned) => {
+                    // The runtime task is gone (its runtime shut down): answer from here.
+                    self.replies = None;
+                    returned.0
+                }
+            },
+            None => answers,
+        };
+        for (reply, outcome) in answers {
+            let _ = reply.send(outcome);
+        }
+    }
+
+    fn maybe_checkpoint(&mut self) {
+        if self.events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS
+            && let Some(tx) = &self.checkpointer
+        {
+            // A full channel means a checkpoint is already pending: nothing to do.
+            let _ = tx.try_send(());
+            self.events_since_checkpoint = 0;
+        }
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, parts: WriterParts) -> Self {
+        Writer {
+            conn,
+            st: State {
+                master: parts.master,
+                head: parts.head,
+                next_stream_id: parts.next_stream_id,
+                last_recorded_us: parts.last_recorded_us,
+                keys: HashMap::new(),
+                created_in_batch: Vec::new(),
+                shared_keys: parts.shared_keys,
+                head_tx: parts.head_tx,
+                clock: parts.clock,
+                replies: parts.replies,
+                checkpointer: parts.checkpointer,
+                checkpoint_thread: parts.checkpoint_thread,
+                events_since_checkpoint: 0,
+            },
+        }
+    }
+
+    /// The thread's main loop: runs until every sender is gone or a shutdown arrives.
+    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
+        let mut pending: Option<WriterMsg> = None;
+        loop {
+            let msg = match pending.take() {
+                Some(m) => m,
+                None => match rx.blocking_recv() {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            match msg {
+                WriterMsg::Append { request, reply } => {
+                    let mut events = request.events.len();
+                    let mut batch = vec![(request, reply)];
+                    while events < MAX_BATCH_EVENTS {
+                        match rx.try_recv() {
+                            Ok(WriterMsg::Append { request, reply }) => {
+                                events += request.events.len();
+                                batch.push((request, reply));
+                            }
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.write_batch(batch);
+                }
+                WriterMsg::Destroy {
+                    tenant,
+                    subject,
+                    reply,
+                } => {
+                    let _ = reply.send(self.destroy(&tenant, &subject));
+                }
+                WriterMsg::Shutdown { reply } => {
+                    rx.close();
+                    // Serve what was queued before the shutdown, then stop.
+                    while let Ok(msg) = rx.try_recv() {
+                        match msg {
+                            WriterMsg::Append { request, reply } => {
+                                self.write_batch(vec![(request, reply)])
+                            }
+                            WriterMsg::Destroy {
+                                tenant,
+                                subject,
+                                reply,
+                            } => {
+                                let _ = reply.send(self.destroy(&tenant, &subject));
+                            }
+                            WriterMsg::Shutdown { reply } => {
+                                let _ = reply.send(());
+                            }
+                        }
+                    }
+                    self.stop();
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+        self.stop();
+    }
+
+    /// Closes the write connection, then lets the checkpointer finish and close its own.
+    fn stop(mut self) {
+        let checkpointer = self.st.checkpoint_thread.take();
+        drop(self);
+        if let Some(thread) = checkpointer {
+            let _ = thread.join();
+        }
+    }
+
+    /// Commits a group of requests in one transaction and answers each one afterwards.
+    fn write_batch(&mut self, mut batch: Vec<(PreparedAppend, AppendReply)>) {
+        let st = &mut self.st;
+        let now_us = st.clock.now().timestamp_micros().max(st.last_recorded_us);
+        st.last_recorded_us = now_us;
+        let mark = st.mark();
+
+        let outcomes = match apply_group(&self.conn, st, &mut batch, now_us, false) {
+            Ok(outcomes) => Ok(outcomes),
+            Err(e) => {
+                tracing::warn!(error = %e, "a group write failed; redoing it request by request");
+                rollback(&self.conn);
+                st.reset_to(mark);
+                apply_group(&self.conn, st, &mut batch, now_us, true)
+            }
+        };
+        let outcomes = match outcomes.and_then(|o| {
+            self.conn.execute_batch("COMMIT")?;
+            Ok(o)
+        }) {
+            Ok(outcomes) => {
+                for (tenant, subject) in st.created_in_batch.drain(..) {
+                    if let Some(key) = st.keys.get(&tenant).and_then(|m| m.get(&subject)) {
+                        st.shared_keys.set(&tenant, &subject, KeyState::Live(*key));
+                    }
+                }
+                if st.head != mark.head {
+                    st.head_tx.send_replace(st.head);
+                    st.events_since_checkpoint += st.head - mark.head;
+                    st.maybe_checkpoint();
+                }
+                outcomes
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; nothing of it was stored");
+                rollback(&self.conn);
+                st.reset_to(mark);
+                let msg = e.to_string();
+                (0..batch.len())
+                    .map(|_| Err(StoreError::WriteFailed(msg.clone())))
+                    .collect()
+            }
+        };
+        let answers: ReplyBatch = batch
+            .into_iter()
+            .map(|(_, reply)| reply)
+            .zip(outcomes)
+            .collect();
+        st.answer(answers);
+    }
+
+    /// Crypto-shredding: deletes the wrapped key (keeping a tombstone with the time), then
+    /// flushes the WAL so the old key bytes do not linger in it.
+    fn destroy(&mut self, tenant: &str, subject: &str) -> Result<bool, StoreError> {
+        let now_us = self.st.clock.now().timestamp_micros();
+        let conn = &self.conn;
+        conn.pragma_update(None, "secure_delete", true)?;
+        let result = (|| -> Result<bool, StoreError> {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let existed = conn.execute(
+                "UPDATE data_keys SET wrapped = NULL, destroyed_at = ?3 \
+                 WHERE tenant = ?1 AND subject = ?2 AND wrapped IS NOT NULL",
+                params![tenant, subject, now_us],
+            )? == 1;
+            if !existed {
+                // Keep a tombstone anyway: personal data must not be recorded for this subject.
+                conn.execute(
+                    "INSERT OR IGNORE INTO data_keys \
+                     (tenant, subject, wrapped, created_at, destroyed_at) \
+                     VALUES (?1, ?2, NULL, ?3, ?3)",
+                    params![tenant, subject, now_us],
+                )?;
+            }
+            conn.execute_batch("COMMIT")?;
+            Ok(existed)
+        })();
+        if result.is_err() {
+            rollback(conn);
+        }
+        let _ = conn.pragma_update(None, "secure_delete", false);
+        let existed = result?;
+        self.st.forget_key(tenant, subject);
+        self.st
+            .shared_keys
+            .set(tenant, subject, KeyState::Destroyed);
+        // Best effort: copy the WAL into the database and truncate it, so the old key bytes
+        // leave the WAL. A long reader (a running verify, say) makes this fail quickly rather
+        // than stall every append; the frames are then overwritten as the WAL is reused.
+        let _ = conn.busy_timeout(std::time::Duration::from_millis(200));
+        match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!(
+                "WAL still in use by a reader; it was not truncated after key destruction"
+            ),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint after key destruction failed"),
+        }
+        let _ = conn.busy_timeout(super::schema::BUSY_TIMEOUT);
+        Ok(existed)
+    }
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+/// Opens the group transaction and applies every request; `careful` puts each request in its
+/// own savepoint so an unexpected failure undoes only that request.
+fn apply_group(
+    conn: &Connection,
+    st: &mut State,
+    batch: &mut [(PreparedAppend, AppendReply)],
+    now_us: i64,
+    careful: bool,
+) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut stmts = Stmts::new(conn)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (request, _) in batch.iter_mut() {
+        if !careful {
+            outcomes.push(apply(conn, st, &mut stmts, request, now_us)?);
+            continue;
+        }
+        let mark = st.mark();
+        conn.execute_batch("SAVEPOINT request")?;
+        match apply(conn, st, &mut stmts, request, now_us) {
+            Ok(outcome) => {
+                conn.execute_batch("RELEASE request")?;
+                outcomes.push(outcome);
+            }
+            Err(e) => {
+                conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                st.reset_to(mark);
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Validates one request and, if it is acceptable, writes it.
+fn apply(
+    conn: &Connection,
+    st: &mut State,
+    stmts: &mut Stmts<'_>,
+    req: &mut PreparedAppend,
+    now_us: i64,
+) -> Applied {
+    let current: Option<(i64, i64, [u8; 32])> = stmts
+        .select_stream
+        .query_row(params![req.tenant, req.stream], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let current_version = current.map(|(_, v, _)| v as u64);
+    if !req.expected.is_satisfied_by(current_version) {
+        let reason = StoreError::VersionConflict {
+            stream: req.stream.clone(),
+            expected: req.expected,
+            actual: current_version,
+        };
+        return rejected(conn, req, reason);
+    }
+    for ev in &req.events {
+        if stmts.id_exists.exists([ev.event_id.as_bytes()])? {
+            let reason = StoreError::DuplicateEventId {
+                event_id: ev.event_id,
+            };
+            return rejected(conn, req, reason);
+        }
+    }
+    // Resolve every key before writing, so an erased subject rejects the whole request.
+    let mut keys: Vec<Option<DataKey>> = Vec::with_capacity(req.events.len());
+    for ev in &req.events {
+        keys.push(match (&ev.personal, &ev.data_subject) {
+            (Some(_), Some(subject)) => match known_key(conn, st, &req.tenant, subject)? {
+                Some(KeyState::Live(key)) => Some(key),
+                Some(KeyState::Destroyed) => {
+                    let reason = StoreError::DataKeyDestroyed {
+                        tenant: req.tenant.clone(),
+                        subject: subject.clone(),
+                    };
+                    return rejected(conn, req, reason);
+                }
+                None => None, // created below
+            },
+            _ => None,
+        });
+    }
+
+    // From here on nothing is expected to fail.
+    let (stream_id, mut version, mut prev_hash) = match current {
+        Some((id, v, h)) => (id, v as u64, h),
+        None => {
+            st.next_stream_id += 1;
+            (st.next_stream_id - 1, 0, CHAIN_GENESIS)
+        }
+    };
+    let first_position = st.head + 1;
+    let tenant = req.tenant.as_str();
+    let stream = req.stream.as_str();
+    for (ev, key) in req.events.iter_mut().zip(keys) {
+        version += 1;
+        st.head += 1;
+        let sealed = match (&ev.personal, &ev.data_subject) {
+            (Some(values), Some(subject)) => {
+                let key = match key {
+                    Some(k) => k,
+                    None => create_key(conn, st, tenant, subject, now_us)?,
+                };
+                Some(match ev.pre_sealed.take() {
+                    Some((used, sealed)) if used == key => sealed,
+                    _ => seal_bytes(&key.0, &event_aad(&ev.event_id, tenant, stream), values),
+                })
+            }
+            _ => None,
+        };
+        let hash = ChainFields {
+            tenant,
+            stream,
+            stream_version: version,
+            event_id: &ev.event_id,
+            event_type: &ev.event_type,
+            schema_version: ev.schema_version,
+            occurred_at_us: ev.occurred_at_us,
+            recorded_at_us: now_us,
+            actor: ev.actor.as_ref(),
+            correlation_id: &ev.correlation_id,
+            causation_id: ev.causation_id.as_ref(),
+            data_subject: ev.data_subject.as_deref(),
+            payload: ev.public_payload.as_bytes(),
+            sealed: sealed.as_deref(),
+            prev_hash: &prev_hash,
+        }
+        .hash();
+        stmts.insert.execute(params![
+            st.head as i64,
+            ev.event_id.as_bytes(),
+            tenant,
+            stream,
+            stream_id,
+            version as i64,
+            ev.event_type,
+            ev.schema_version,
+            ev.occurred_at_us,
+            now_us,
+            ev.actor.as_ref().map(|a| a.member.as_bytes()),
+            ev.actor.as_ref().map(|a| a.agency.as_bytes()),
+            ev.correlation_id.as_bytes(),
+            ev.causation_id.as_ref().map(|c| c.as_bytes()),
+            ev.data_subject,
+            ev.public_payload,
+            sealed,
+            ev.digest,
+            prev_hash,
+            hash,
+        ])?;
+        prev_hash = hash;
+    }
+    stmts.upsert.execute(params![
+        tenant,
+        stream,
+        stream_id,
+        version as i64,
+        prev_hash
+    ])?;
+    Ok(Ok(AppendResult {
+        first_position,
+        last_position: st.head,
+        stream_version: version,
+        recorded_at: from_micros(now_us)?,
+        replayed: false,
+    }))
+}
+
+/// A request that cannot be applied as sent: it may still be a retry of an earlier one,
+/// which wins over every other reason (the original result is returned).
+fn rejected(conn: &Connection, req: &PreparedAppend, reason: StoreError) -> Applied {
+    match find_replay(conn, req) {
+        Ok(Some(replayed)) => Ok(Ok(replayed)),
+        Ok(None) => Ok(Err(reason)),
+        // A partial or different earlier append: a rejection, not a failed write.
+        Err(e @ StoreError::DuplicateEventId { .. }) => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// If every event of `req` is already stored with the same content (as one contiguous
+/// append), the original result; `None` if none of its ids exists; `DuplicateEventId`
+/// otherwise.
+fn find_replay(
+    conn: &Connection,
+    req: &PreparedAppend,
+) -> Result<Option<AppendResult>, StoreError> {
+    let mut stmt = conn.prepare_cached(SELECT_BY_ID)?;
+    let mut found = Vec::with_capacity(req.events.len());
+    for ev in &req.events {
+        let row: Option<(i64, i64, i64, [u8; 32])> = stmt
+            .query_row([ev.event_id.as_bytes()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        found.push(row);
+    }
+    if found.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let first_pos = found[0].map(|(p, ..)| p);
+    for (i, (ev, row)) in req.events.iter().zip(&found).enumerate() {
+        let same = match (row, first_pos) {
+            (Some((pos, _, _, digest)), Some(first)) => {
+                *digest == ev.digest && *pos == first + i as i64
+            }
+            _ => false,
+        };
+        if !same {
+            // Name an id that exists, so the caller sees which one clashes.
+            let clashing = req
+                .events
+                .iter()
+                .zip(&found)
+                .skip(i)
+                .chain(req.events.iter().zip(&found))
+                .find(|(_, r)| r.is_some())
+                .map(|(e, _)| e.event_id)
+                .unwrap_or(ev.event_id);
+            return Err(StoreError::DuplicateEventId { event_id: clashing });
+        }
+    }
+    let (first, ..) = found[0].expect("checked above");
+    let (last, version, recorded_at, _) = found[found.len() - 1].expect("checked above");
+    Ok(Some(AppendResult {
+        first_position: first as u64,
+        last_position: last as u64,
+        stream_version: version as u64,
+        recorded_at: from_micros(recorded_at)?,
+        replayed: true,
+    }))
+}
+
+/// The subject's key state from memory or the table; `None` if it has no key yet.
+fn known_key(
+    conn: &Connection,
+    st: &mut State,
+    tenant: &str,
+    subject: &str,
+) -> Result<Option<KeyState>, StoreError> {
+    if let Some(key) = st.keys.get(tenant).and_then(|m| m.get(subject)) {
+        return Ok(Some(KeyState::Live(*key)));
+    }
+    let stored: Option<Option<Vec<u8>>> = conn
+        .prepare_cached(SELECT_KEY)?
+        .query_row(params![tenant, subject], |r| r.get(0))
+        .optional()?;
+    Ok(match stored {
+        Some(Some(wrapped)) => {
+            let key = st.master.unwrap(tenant, subject, &wrapped)?;
+            st.keys
+                .entry(tenant.to_owned())
+                .or_default()
+                .insert(subject.to_owned(), key);
+            Some(KeyState::Live(key))
+        }
+        Some(None) => Some(KeyState::Destroyed),
+        None => None,
+    })
+}
+
+/// Creates and stores a data key for a subject that has none (inside the open group).
+fn create_key(
+    conn: &Connection,
+    st: &mut State,
+    tenant: &str,
+    subject: &str,
+    now_us: i64,
+) -> Result<DataKey, StoreError> {
+    // An earlier event of the same request may have created it already.
+    if let Some(key) = st.keys.get(tenant).and_then(|m| m.get(subject)) {
+        return Ok(*key);
+    }
+    let key = DataKey::generate();
+    let wrapped = st.master.wrap(tenant, subject, &key);
+    conn.prepare_cached(INSERT_KEY)?
+        .execute(params![tenant, subject, wrapped, now_us])?;
+    st.keys
+        .entry(tenant.to_owned())
+        .or_default()
+        .insert(subject.to_owned(), key);
+    st.created_in_batch
+        .push((tenant.to_owned(), subject.to_owned()));
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::ProposedEvent;
+    use crate::expected::ExpectedVersion;
+    use crate::prepare::prepare_append;
+    use crate::sqlite::{Durability, schema};
+    use serde_json::json;
+
+    fn writer(dir: &tempfile::TempDir) -> (Writer, watch::Receiver<u64>) {
+        let master = MasterKey::generate();
+        let opened =
+            schema::open_writer(&dir.path().join("w.db"), &master, Durability::Normal).unwrap();
+        let (conn, head, last, next_stream_id) = (
+            opened.conn,
+            opened.head,
+            opened.last_recorded_us,
+            opened.next_stream_id,
+        );
+        let (tx, rx) = watch::channel(head);
+        let parts = WriterParts {
+            master,
+            head,
+            next_stream_id,
+            last_recorded_us: last,
+            shared_keys: Arc::new(KeyCache::default()),
+            head_tx: tx,
+            clock: Arc::new(crate::clock::SystemClock),
+            replies: None,
+            checkpointer: None,
+            checkpoint_thread: None,
+        };
+        (Writer::new(conn, parts), rx)
+    }
+
+    fn request(
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> (
+        (PreparedAppend, AppendReply),
+        oneshot::Receiver<Result<AppendResult, StoreError>>,
+    ) {
+        let (tx, rx) = oneshot::channel();
+        let req = prepare_append("t", stream, expected, events).unwrap();
+        ((req, tx), rx)
+    }
+
+    fn personal(subject: &str) -> ProposedEvent {
+        let mut e = ProposedEvent::new("E", json!({"v": {"$personal": subject}}));
+        e.data_subject = Some(subject.into());
+        e
+    }
+
+    /// One group, four requests: the second and fourth fail and are rolled back alone.
+    #[test]
+    fn a_failing_request_in_a_group_does_not_affect_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, head) = writer(&dir);
+        let (a, ra) = request("s", ExpectedVersion::NoStream, vec![personal("p1")]);
+        // Conflicts with `a`, which is in the same (uncommitted) transaction.
+        let (b, rb) = request("s", ExpectedVersion::NoStream, vec![personal("p2")]);
+        let (c, rc) = request(
+            "other",
+            ExpectedVersion::Any,
+            vec![personal("p3"), personal("p1")],
+        );
+        let dup = a.0.events[0].event_id;
+        let mut clash = personal("p4");
+        clash.event_id = dup;
+        // Its second event reuses `a`'s id (inserted earlier in this same group).
+        let (d, rd) = request("third", ExpectedVersion::Any, vec![personal("p5"), clash]);
+        w.write_batch(vec![a, b, c, d]);
+
+        let ra = ra.blocking_recv().unwrap().unwrap();
+        assert_eq!((ra.first_position, ra.stream_version), (1, 1));
+        let err = rb.blocking_recv().unwrap().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::VersionConflict {
+                    actual: Some(1),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let rc = rc.blocking_recv().unwrap().unwrap();
+        assert_eq!(
+            (rc.first_position, rc.last_position, rc.stream_version),
+            (2, 3, 2)
+        );
+        let err = rd.blocking_recv().unwrap().unwrap_err();
+        assert_eq!(err.code(), "DUPLICATE_EVENT_ID");
+        assert_eq!(ra.recorded_at, rc.recorded_at, "one group, one recorded_at");
+
+        assert_eq!(*head.borrow(), 3);
+        let count: i64 = w
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 3);
+        let third: Option<i64> = w
+            .conn
+            .query_row(
+                "SELECT version FROM streams WHERE stream = 'third'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(third, None);
+        // Keys of rolled-back requests are gone from both the table and the writer's memory.
+        let subjects: Vec<String> = w
+            .conn
+            .prepare("SELECT subject FROM data_keys ORDER BY subject")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(subjects, vec!["p1", "p3"]);
+        assert!(!w.st.keys["t"].contains_key("p5"));
+        assert!(w.st.created_in_batch.is_empty());
+
+        // An event of a rejected request was never written, so its id is still free.
+        let (f, rf) = request("fourth", ExpectedVersion::Any, vec![personal("p5")]);
+        w.write_batch(vec![f]);
+        assert_eq!(rf.blocking_recv().unwrap().unwrap().first_position, 4);
+
+        // The next group continues from the right position.
+        let (e, re) = request("s", ExpectedVersion::Exact(1), vec![personal("p1")]);
+        w.write_batch(vec![e]);
+        let re = re.blocking_recv().unwrap().unwrap();
+        assert_eq!((re.first_position, re.stream_version), (5, 2));
+        assert!(re.recorded_at >= ra.recorded_at);
+    }
+
+    /// A write that fails unexpectedly (here: a trigger planted by hand rejects the second
+    /// event of one request) fails only its own request: the group is redone with a savepoint
+    /// per request, and that request leaves nothing behind (no event, no key, no stream).
+    #[test]
+    fn an_unexpected_write_failure_fails_only_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, head) = writer(&dir);
+        w.conn
+            .execute_batch(
+                "CREATE TRIGGER boom BEFORE INSERT ON events \
+                 WHEN NEW.stream = 'broken' AND NEW.version = 2 \
+                 BEGIN SELECT RAISE(ABORT, 'planted failure'); END;",
+            )
+            .unwrap();
+
+        let (b, rb) = request("fine-1", ExpectedVersion::NoStream, vec![personal("p1")]);
+        let (c, rc) = request(
+            "broken",
+            ExpectedVersion::Any,
+            vec![personal("p2"), personal("p2")],
+        );
+        let (d, rd) = request("fine-2", ExpectedVersion::NoStream, vec![personal("p3")]);
+        w.write_batch(vec![b, c, d]);
+
+        let rb = rb.blocking_recv().unwrap().unwrap();
+        let err = rc.blocking_recv().unwrap().unwrap_err();
+        let rd = rd.blocking_recv().unwrap().unwrap();
+        assert_eq!(err.code(), "STORE_IO", "{err}");
+        assert!(err.to_string().contains("planted failure"), "{err}");
+        assert_eq!((rb.first_position, rd.first_position), (1, 2));
+        assert_eq!(*head.borrow(), 2);
+        let count = |sql: &str| -> i64 { w.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM events"), 2);
+        assert_eq!(
+            count("SELECT count(*) FROM streams WHERE stream = 'broken'"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM data_keys WHERE subject = 'p2'"),
+            0
+        );
+        assert!(!w.st.keys["t"].contains_key("p2"));
+        // Keys of the first (rolled back) attempt were recreated and stored, not only kept
+        // in memory.
+        for subject in ["p1", "p3"] {
+            let wrapped: Vec<u8> = w
+                .conn
+                .query_row(
+                    "SELECT wrapped FROM data_keys WHERE subject = ?1",
+                    [subject],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let stored = w.st.master.unwrap("t", subject, &wrapped).unwrap();
+            assert_eq!(stored, w.st.keys["t"][subject]);
+        }
+        // Stream ids handed out in the failed attempt were taken back.
+        assert_eq!(
+            count("SELECT max(stream_id) FROM streams"),
+            2,
+            "stream ids stay dense"
+        );
+    }
+}
