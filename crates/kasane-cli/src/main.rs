@@ -1,1 +1,65 @@
-fn main() {}
+//! `kasane`: one binary for operators, auditors and developers.
+
+mod bench_append;
+mod cmd_bench;
+mod cmd_demo;
+mod cmd_events;
+mod cmd_verify;
+mod config;
+mod demo;
+
+use clap::{Parser, Subcommand};
+use config::StoreOptions;
+
+/// Kasane: an event-sourced collaboration service for multi-agency support of residents.
+#[derive(Parser, Debug)]
+#[command(name = "kasane", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    store: StoreOptions,
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `kasane=debug`.
+    #[arg(long, env = "KASANE_LOG", default_value = "warn", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a realistic demo town into the data directory.
+    Demo(cmd_demo::DemoArgs),
+    /// Check every hash chain and the global order; name the first bad event.
+    Verify(cmd_verify::VerifyArgs),
+    /// List or follow events of one stream or of the whole log.
+    Events(cmd_events::EventsArgs),
+    /// Benchmarks that print figures against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(cmd_bench::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(args) => cmd_demo::run(&cli.store, args).await,
+            Command::Verify(args) => cmd_verify::run(&cli.store, args).await,
+            Command::Events(args) => cmd_events::run(&cli.store, args).await,
+            Command::Bench(cmd) => cmd_bench::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

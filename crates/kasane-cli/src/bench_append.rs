@@ -1,0 +1,382 @@
+//! `kasane bench append`: acknowledged appends per second with N concurrent writers, against a
+//! baseline measured in the same run (batched plain INSERTs into a bare SQLite table).
+//!
+//! Each level gets a fresh store in a temporary directory. Every writer is a tokio task that
+//! appends single-event requests (expected version `Exact`, as the command path does) to its
+//! own `resident-{uuid}` stream, with a realistic ~400-byte payload holding a `$personal`
+//! field, so each append seals, chains and commits like a real note. An append counts when
+//! it is acknowledged, i.e. durable at the chosen durability.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use kasane_store::{
+    Actor, Durability, EventStore, ExpectedVersion, MasterKey, ProposedEvent, SqliteConfig,
+    SqliteStore,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Rows per transaction in the baseline.
+const BASELINE_BATCH: usize = 256;
+
+/// Baseline repetitions (the median is reported).
+const BASELINE_RUNS: usize = 3;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct AppendBenchOptions {
+    /// Events appended at each concurrency level (and inserted by the baseline).
+    pub events_per_level: u64,
+    /// Numbers of concurrent writers to measure.
+    pub levels: Vec<usize>,
+    /// Durability of the store and of the baseline (same `synchronous` setting).
+    pub durability: Durability,
+    /// Where the temporary databases go (default: the system temp directory).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for AppendBenchOptions {
+    fn default() -> Self {
+        AppendBenchOptions {
+            events_per_level: 50_000,
+            levels: vec![1, 16, 256],
+            durability: Durability::Full,
+            dir: None,
+        }
+    }
+}
+
+/// The figures of one concurrency level.
+#[derive(Clone, Debug)]
+pub struct LevelResult {
+    /// Concurrent writers.
+    pub writers: usize,
+    /// Events appended (and acknowledged).
+    pub events: u64,
+    /// Wall time from the first append to the last acknowledgement.
+    pub elapsed: Duration,
+    /// Acknowledged events per second.
+    pub events_per_sec: f64,
+    /// Median append latency.
+    pub p50: Duration,
+    /// 99th percentile append latency.
+    pub p99: Duration,
+    /// `events_per_sec / baseline events_per_sec`.
+    pub ratio: f64,
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug)]
+pub struct AppendBenchReport {
+    /// When the run started.
+    pub started_at: chrono::DateTime<Utc>,
+    /// Durability used for store and baseline.
+    pub durability: Durability,
+    /// Bytes of one event's payload JSON (as the caller sends it).
+    pub payload_bytes: usize,
+    /// Bytes of one baseline row body (the whole proposed envelope as JSON).
+    pub baseline_row_bytes: usize,
+    /// Events the baseline inserted.
+    pub baseline_events: u64,
+    /// Baseline wall time (median of three runs).
+    pub baseline_elapsed: Duration,
+    /// Baseline rows per second.
+    pub baseline_events_per_sec: f64,
+    /// One entry per concurrency level, in the order requested.
+    pub levels: Vec<LevelResult>,
+}
+
+/// Removes the benchmark directory however the run ends.
+struct TempDirGuard(PathBuf);
+
+impl Drop for TempDirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the baseline and every level; the databases are deleted afterwards.
+pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
+    if opts.events_per_level == 0 {
+        bail!("the number of events per level must be at least 1");
+    }
+    if opts.levels.is_empty() || opts.levels.contains(&0) {
+        bail!("give at least one writer count, each at least 1 (e.g. 1,16,256)");
+    }
+    let started_at = Utc::now();
+    let base = opts.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("kasane-bench-append-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the benchmark directory {}", dir.display()))?;
+    let _guard = TempDirGuard(dir.clone());
+
+    let sample = proposed_event("resident-sample", 0, some_actor());
+    let payload_bytes = serde_json::to_vec(&sample.payload)?.len();
+    let baseline_row_bytes = serde_json::to_vec(&sample)?.len();
+
+    // The baseline is short, so one disturbance skews it: take the median of three runs.
+    let mut baseline_runs = Vec::with_capacity(BASELINE_RUNS);
+    for run in 0..BASELINE_RUNS {
+        let path = dir.join(format!("baseline-{run}.db"));
+        let durability = opts.durability;
+        let events = opts.events_per_level;
+        baseline_runs.push(
+            tokio::task::spawn_blocking(move || baseline(&path, durability, events))
+                .await
+                .context("the baseline task failed")??,
+        );
+    }
+    baseline_runs.sort_by_key(|(_, elapsed)| *elapsed);
+    let (baseline_events, baseline_elapsed) = baseline_runs[BASELINE_RUNS / 2];
+    let baseline_events_per_sec = per_sec(baseline_events, baseline_elapsed);
+
+    let mut levels = Vec::with_capacity(opts.levels.len());
+    for &writers in &opts.levels {
+        let path = dir.join(format!("store-{writers}.db"));
+        let mut level = run_level(&path, opts.durability, writers, opts.events_per_level).await?;
+        level.ratio = level.events_per_sec / baseline_events_per_sec;
+        levels.push(level);
+    }
+    Ok(AppendBenchReport {
+        started_at,
+        durability: opts.durability,
+        payload_bytes,
+        baseline_row_bytes,
+        baseline_events,
+        baseline_elapsed,
+        baseline_events_per_sec,
+        levels,
+    })
+}
+
+fn per_sec(events: u64, elapsed: Duration) -> f64 {
+    events as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// A realistic note: ~400 bytes of JSON with one personal field, sealed for its resident.
+fn proposed_event(stream: &str, seq: u64, actor: Actor) -> ProposedEvent {
+    let mut event = ProposedEvent::new(
+        "NotePosted",
+        json!({
+            "note_id": Uuid::now_v7(),
+            "category": "visit",
+            "info_categories": ["health", "care"],
+            "described_at": "2026-04-01T10:30:00+09:00",
+            "duration_minutes": 45,
+            "seq": seq,
+            "body": {"$personal": "本日訪問。血圧132/84、食欲あり。服薬は朝夕とも確認済み。長女より夜間の徘徊について相談あり、ケアマネに共有予定。"},
+            "attachments": []
+        }),
+    );
+    event.data_subject = Some(stream.to_owned());
+    event.actor = Some(actor);
+    event
+}
+
+/// The member who writes a writer's notes.
+fn some_actor() -> Actor {
+    Actor {
+        member: Uuid::now_v7(),
+        agency: Uuid::now_v7(),
+    }
+}
+
+async fn run_level(
+    path: &Path,
+    durability: Durability,
+    writers: usize,
+    events: u64,
+) -> Result<LevelResult> {
+    let mut config = SqliteConfig::new(path, MasterKey::generate());
+    config.durability = durability;
+    config.readers = 1;
+    let store = SqliteStore::open(config)
+        .await
+        .with_context(|| format!("cannot open the benchmark store {}", path.display()))?;
+
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(writers);
+    for w in 0..writers {
+        // Spread the events evenly; the first `events % writers` writers take one more.
+        let mine = events / writers as u64 + u64::from((w as u64) < events % writers as u64);
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = format!("resident-{}", Uuid::now_v7());
+            let actor = some_actor();
+            let mut latencies = Vec::with_capacity(mine as usize);
+            for version in 0..mine {
+                let event = proposed_event(&stream, version, actor);
+                let t0 = Instant::now();
+                store
+                    .append(
+                        "bench",
+                        &stream,
+                        ExpectedVersion::Exact(version),
+                        vec![event],
+                    )
+                    .await?;
+                latencies.push(t0.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(events as usize);
+    for task in tasks {
+        latencies.extend(task.await.context("a writer task panicked")??);
+    }
+    let elapsed = started.elapsed();
+
+    let head = store.head_position().await?;
+    store.close().await;
+    if head != events {
+        bail!("the store holds {head} events after {events} acknowledged appends");
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    Ok(LevelResult {
+        writers,
+        events,
+        elapsed,
+        events_per_sec: per_sec(events, elapsed),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        ratio: 0.0,
+    })
+}
+
+/// Batched plain INSERTs of the same bytes (one proposed envelope as JSON per row) into a bare
+/// WAL table with the same `synchronous` setting: what SQLite alone can do on this machine.
+fn baseline(path: &Path, durability: Durability, events: u64) -> Result<(u64, Duration)> {
+    let conn = rusqlite::Connection::open(path)?;
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        },
+    )?;
+    conn.execute_batch(
+        "CREATE TABLE events (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, body BLOB NOT NULL)",
+    )?;
+    // The rows are prepared up front so only the database work is timed.
+    let streams: Vec<String> = (0..256)
+        .map(|_| format!("resident-{}", Uuid::now_v7()))
+        .collect();
+    let actor = some_actor();
+    let rows: Vec<(usize, Vec<u8>)> = (0..events)
+        .map(|i| {
+            let s = (i % 256) as usize;
+            let body = serde_json::to_vec(&proposed_event(&streams[s], i, actor)).expect("JSON");
+            (s, body)
+        })
+        .collect();
+
+    let started = Instant::now();
+    for chunk in rows.chunks(BASELINE_BATCH) {
+        conn.execute_batch("BEGIN")?;
+        {
+            let mut insert =
+                conn.prepare_cached("INSERT INTO events (stream, body) VALUES (?1, ?2)")?;
+            for (s, body) in chunk {
+                insert.execute(rusqlite::params![streams[*s], body])?;
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+    }
+    Ok((events, started.elapsed()))
+}
+
+impl fmt::Display for AppendBenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "append benchmark ({} durability; {}-byte payload with a sealed $personal field; \
+             one event per append; started {})",
+            self.durability,
+            self.payload_bytes,
+            self.started_at.format("%Y-%m-%d %H:%M UTC"),
+        )?;
+        writeln!(
+            f,
+            "{:>8} {:>9} {:>9} {:>12} {:>10} {:>10} {:>12}",
+            "writers", "events", "seconds", "events/s", "p50 ms", "p99 ms", "vs baseline"
+        )?;
+        for l in &self.levels {
+            writeln!(
+                f,
+                "{:>8} {:>9} {:>9.2} {:>12.0} {:>10.2} {:>10.2} {:>11.2}x",
+                l.writers,
+                l.events,
+                l.elapsed.as_secs_f64(),
+                l.events_per_sec,
+                l.p50.as_secs_f64() * 1e3,
+                l.p99.as_secs_f64() * 1e3,
+                l.ratio,
+            )?;
+        }
+        write!(
+            f,
+            "baseline: {} plain INSERTs of {}-byte rows, {BASELINE_BATCH} per transaction, bare WAL \
+             table (median of {BASELINE_RUNS} runs): {:.2} s, {:.0} events/s",
+            self.baseline_events,
+            self.baseline_row_bytes,
+            self.baseline_elapsed.as_secs_f64(),
+            self.baseline_events_per_sec,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn smoke_run_with_tiny_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = AppendBenchOptions {
+            events_per_level: 40,
+            levels: vec![1, 3, 64],
+            durability: Durability::Normal,
+            dir: Some(dir.path().to_owned()),
+        };
+        let report = run(&opts).await.unwrap();
+        assert_eq!(report.levels.len(), 3);
+        assert_eq!(report.baseline_events, 40);
+        assert!(report.baseline_events_per_sec > 0.0);
+        for level in &report.levels {
+            assert_eq!(level.events, 40);
+            assert!(level.events_per_sec > 0.0 && level.ratio > 0.0);
+            assert!(level.p50 <= level.p99);
+        }
+        assert!(
+            (300..=600).contains(&report.payload_bytes),
+            "payload is {} bytes",
+            report.payload_bytes
+        );
+        let text = report.to_string();
+        assert!(
+            text.contains("baseline") && text.contains("vs baseline"),
+            "{text}"
+        );
+        // The temporary databases are gone.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn refuses_nonsense_options() {
+        let mut opts = AppendBenchOptions {
+            events_per_level: 0,
+            ..AppendBenchOptions::default()
+        };
+        assert!(run(&opts).await.is_err());
+        opts.events_per_level = 10;
+        opts.levels = vec![0];
+        assert!(run(&opts).await.is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Where the store lives and how it is opened: flags with environment equivalents.
+
+use anyhow::{Context, Result};
+use kasane_domain::TenantId;
+use kasane_store::{Durability, MasterKey, SqliteConfig, SqliteStore};
+use std::path::PathBuf;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "kasane.db";
+/// The generated master key's file name inside the data directory.
+pub const KEY_FILE: &str = "master.key";
+
+/// Options that say which store to open.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreOptions {
+    /// Directory holding the embedded store (created if missing).
+    #[arg(
+        long,
+        env = "KASANE_DATA_DIR",
+        default_value = "./kasane-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Tenant (municipality) slug the command acts for.
+    #[arg(
+        long,
+        env = "KASANE_TENANT",
+        default_value = "kasane-city",
+        global = true
+    )]
+    pub tenant: String,
+    /// File holding the 32-byte master key in hex. Without it (and without KASANE_MASTER_KEY)
+    /// a key is generated into the data directory, with a warning.
+    #[arg(long, env = "KASANE_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// Commit durability: `full` (fsync per group commit) or `normal` (survives a process
+    /// crash; the last commits may be lost on power loss).
+    #[arg(long, env = "KASANE_DURABILITY", default_value = "full", global = true)]
+    pub durability: Durability,
+}
+
+impl StoreOptions {
+    /// The tenant, validated.
+    pub fn tenant(&self) -> Result<TenantId> {
+        TenantId::parse(&self.tenant).map_err(|e| anyhow::anyhow!("{}", e.message))
+    }
+
+    /// Resolves the master key: KASANE_MASTER_KEY (hex), then --master-key-file, then the
+    /// data directory's own key file (generated on first use, with a warning).
+    pub fn master_key(&self) -> Result<MasterKey> {
+        if let Ok(hex) = std::env::var("KASANE_MASTER_KEY") {
+            return MasterKey::from_hex(hex.trim())
+                .context("KASANE_MASTER_KEY must be 64 hex characters (32 bytes)");
+        }
+        if let Some(path) = &self.master_key_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the master key file {}", path.display()))?;
+            return MasterKey::from_hex(text.trim()).with_context(|| {
+                format!("{} must hold 64 hex characters (32 bytes)", path.display())
+            });
+        }
+        std::fs::create_dir_all(&self.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                self.data_dir.display()
+            )
+        })?;
+        let path = self.data_dir.join(KEY_FILE);
+        let (key, generated) = MasterKey::load_or_generate(&path)?;
+        if generated {
+            tracing::warn!(
+                path = %path.display(),
+                "no master key configured: generated one next to the data. Keep a copy apart from \
+                 the data (without it personal fields cannot be read) and set KASANE_MASTER_KEY \
+                 or --master-key-file in production"
+            );
+            eprintln!(
+                "warning: generated a master key at {} (set KASANE_MASTER_KEY or --master-key-file in production)",
+                path.display()
+            );
+        }
+        Ok(key)
+    }
+
+    /// The SQLite store configuration.
+    pub fn sqlite_config(&self) -> Result<SqliteConfig> {
+        let mut config = SqliteConfig::new(self.data_dir.join(DB_FILE), self.master_key()?);
+        config.durability = self.durability;
+        Ok(config)
+    }
+
+    /// Opens the embedded store.
+    pub async fn open(&self) -> Result<SqliteStore> {
+        let config = self.sqlite_config()?;
+        let path = config.path.clone();
+        SqliteStore::open(config)
+            .await
+            .with_context(|| format!("cannot open the store at {}", path.display()))
+    }
+
+    /// Opens the embedded store only if it already exists (for read-only commands).
+    pub async fn open_existing(&self) -> Result<SqliteStore> {
+        let path = self.data_dir.join(DB_FILE);
+        if !path.exists() {
+            anyhow::bail!(
+                "no store at {}: run `kasane demo` or point --data-dir at an existing data directory",
+                path.display()
+            );
+        }
+        self.open().await
+    }
+}
