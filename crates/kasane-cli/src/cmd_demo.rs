@@ -64,7 +64,7 @@ pub async fn run(opts: &StoreOptions, args: DemoArgs) -> Result<ExitCode> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
-            "generating {bar:40} {pos}/{len} commands ({per_sec}, eta {eta})",
+            "{msg} {bar:40} {pos}/{len} commands ({per_sec}, eta {eta})",
         )
         .expect("valid template"),
     );
