@@ -68,14 +68,10 @@ impl StoreOptions {
         let path = self.data_dir.join(KEY_FILE);
         let (key, generated) = MasterKey::load_or_generate(&path)?;
         if generated {
-            tracing::warn!(
-                path = %path.display(),
-                "no master key configured: generated one next to the data. Keep a copy apart from \
-                 the data (without it personal fields cannot be read) and set KASANE_MASTER_KEY \
-                 or --master-key-file in production"
-            );
             eprintln!(
-                "warning: generated a master key at {} (set KASANE_MASTER_KEY or --master-key-file in production)",
+                "warning: no master key configured, so one was generated at {}. Keep a copy apart \
+                 from the data (without it personal fields cannot be read) and set \
+                 KASANE_MASTER_KEY or --master-key-file in production.",
                 path.display()
             );
         }
