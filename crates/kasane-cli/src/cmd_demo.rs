@@ -63,10 +63,8 @@ pub async fn run(opts: &StoreOptions, args: DemoArgs) -> Result<ExitCode> {
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} {bar:40} {pos}/{len} commands ({per_sec}, eta {eta})",
-        )
-        .expect("valid template"),
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} commands ({per_sec}, eta {eta})")
+            .expect("valid template"),
     );
     let summary = generate(&service, &clock, &options, &bar).await?;
     bar.finish_and_clear();

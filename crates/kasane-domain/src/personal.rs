@@ -2,9 +2,9 @@
 //! by the store and can be crypto-shredded on erasure while the event skeleton remains.
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::DeserializeOwned;
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -59,13 +59,17 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Personal<T> {
         // `None` for `Personal<Option<_>>`.
         let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
         let shape_error = || {
-            de::Error::custom("a personal field must be {\"$personal\": value} or {\"$erased\": true}")
+            de::Error::custom(
+                "a personal field must be {\"$personal\": value} or {\"$erased\": true}",
+            )
         };
         if map.len() != 1 {
             return Err(shape_error());
         }
         if let Some(value) = map.remove(PERSONAL_KEY) {
-            return T::deserialize(value).map(Personal::Known).map_err(de::Error::custom);
+            return T::deserialize(value)
+                .map(Personal::Known)
+                .map_err(de::Error::custom);
         }
         match map.remove(ERASED_KEY) {
             Some(serde_json::Value::Bool(true)) => Ok(Personal::Erased),
@@ -113,6 +117,9 @@ mod tests {
         let none: Personal<Option<String>> = Personal::Known(None);
         let json = serde_json::to_value(&none).unwrap();
         assert_eq!(json, serde_json::json!({"$personal": null}));
-        assert_eq!(serde_json::from_value::<Personal<Option<String>>>(json).unwrap(), none);
+        assert_eq!(
+            serde_json::from_value::<Personal<Option<String>>>(json).unwrap(),
+            none
+        );
     }
 }
