@@ -279,3 +279,34 @@ fn verify_on_a_missing_store_says_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("kasane demo"), "{}", stderr(&out));
 }
+
+#[test]
+fn events_follow_prints_the_log_and_keeps_running() {
+    use std::io::{BufRead, BufReader};
+    let dir = town();
+    let total = events_json(dir.path(), &[]).len();
+    let mut child = std::process::Command::new(kasane_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["events", "--follow", "--limit", "100"])
+        .env_remove("KASANE_MASTER_KEY")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // the first page is limited to 100; following continues through the rest of the log
+    for n in 1..=total {
+        let line = lines.next().expect("more events").unwrap();
+        assert!(
+            line.trim_start().starts_with(&n.to_string()),
+            "line {n}: {line}"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "--follow exited instead of waiting for new events"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -2,7 +2,11 @@
 
 use crate::config::StoreOptions;
 use anyhow::Result;
-use kasane_store::{EventStore, ReadDirection, RecordedEvent, SubscriptionItem};
+use kasane_store::{EventStore, ReadDirection, RecordedEvent};
+use std::time::Duration;
+
+/// How often `--follow` looks for new events.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
 use std::process::ExitCode;
 
 /// Options of `kasane events`.
@@ -94,14 +98,19 @@ pub async fn run(opts: &StoreOptions, args: EventsArgs) -> Result<ExitCode> {
                 .filter(|e| e.tenant == tenant.as_str())
                 .for_each(print);
             if args.follow {
-                let mut sub = store
-                    .subscribe_all(events.last().map_or(after, |e| e.global_position))
-                    .await?;
+                // Poll rather than subscribe: the appends to tail usually come from another
+                // process (a running server), whose commits this process is not notified of.
+                let mut last = events.last().map_or(after, |e| e.global_position);
                 loop {
-                    match sub.next().await? {
-                        SubscriptionItem::Event(e) if e.tenant == tenant.as_str() => print(&e),
-                        _ => {}
+                    let batch = store.read_all(last, 1000).await?;
+                    match batch.last() {
+                        Some(e) => last = e.global_position,
+                        None => tokio::time::sleep(FOLLOW_POLL).await,
                     }
+                    batch
+                        .iter()
+                        .filter(|e| e.tenant == tenant.as_str())
+                        .for_each(print);
                 }
             }
         }
