@@ -1,10 +1,13 @@
 //! The single writer: one thread owns the write connection and commits queued append
 //! requests in groups (one transaction, one fsync per group).
 //!
-//! Every request is validated before it writes anything (expected version, event ids, data
-//! keys), so a rejected request needs no rollback and the others in its group commit. If a
-//! write fails unexpectedly (an I/O error, say), the whole group is rolled back and redone
-//! with a savepoint per request, so that only the failing request fails.
+//! Every request is validated before it writes anything (expected version against the
+//! stream heads the writer keeps in memory, data keys), so a rejected request needs no
+//! rollback and the others in its group commit. Event ids are left to the unique index: a
+//! reused id (a retry, usually) makes its insert fail. That, or any other unexpected failure
+//! (an I/O error, say), rolls the whole group back; it is then redone with a savepoint per
+//! request and every event id looked up first, so that only the offending request is
+//! rejected (or, for a retry, answered with the original result).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +25,10 @@ use crate::seal::{event_aad, seal_bytes};
 
 /// Most events committed in one group transaction (a single larger request still goes alone).
 pub(crate) const MAX_BATCH_EVENTS: usize = 1024;
+
+/// Most stream heads the writer keeps in memory; past this the cache is emptied and refilled
+/// lazily (each head is one `streams` row away).
+const MAX_CACHED_STREAMS: usize = 131_072;
 
 /// Committed events between two background checkpoint requests.
 const CHECKPOINT_EVERY_EVENTS: u64 = 2048;
@@ -56,9 +63,10 @@ const INSERT_EVENT: &str = "INSERT INTO events (position, event_id, tenant, stre
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 const SELECT_STREAM: &str =
     "SELECT stream_id, version, last_hash FROM streams WHERE tenant = ?1 AND stream = ?2";
-const UPSERT_STREAM: &str = "INSERT INTO streams (tenant, stream, stream_id, version, last_hash) \
-     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, stream) \
-     DO UPDATE SET version = excluded.version, last_hash = excluded.last_hash";
+const INSERT_STREAM: &str = "INSERT INTO streams (tenant, stream, stream_id, version, last_hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+const UPDATE_STREAM: &str =
+    "UPDATE streams SET version = ?3, last_hash = ?4 WHERE tenant = ?1 AND stream = ?2";
 const EVENT_ID_EXISTS: &str = "SELECT 1 FROM events WHERE event_id = ?1";
 const SELECT_BY_ID: &str =
     "SELECT position, version, recorded_at, content_digest FROM events WHERE event_id = ?1";
@@ -90,6 +98,13 @@ struct State {
     keys: HashMap<String, HashMap<String, DataKey>>,
     /// Keys created in the open group (forgotten again if it rolls back).
     created_in_batch: Vec<(String, String)>,
+    /// Stream heads (tenant → stream → head) exactly as the writer's connection sees them,
+    /// open transaction included: the writer is the only one that writes the file, so an
+    /// entry only changes when the writer upserts that stream's row. Emptied whenever
+    /// anything is rolled back (entries are then reloaded from the table on first use).
+    streams: HashMap<String, HashMap<String, StreamHead>>,
+    /// Number of entries in `streams`.
+    cached_streams: usize,
     shared_keys: Arc<KeyCache>,
     head_tx: watch::Sender<u64>,
     clock: Arc<dyn Clock>,
@@ -100,6 +115,14 @@ struct State {
     /// The checkpointer thread, joined when the writer stops.
     checkpoint_thread: Option<std::thread::JoinHandle<()>>,
     events_since_checkpoint: u64,
+}
+
+/// The tail of a stream: what the next append to it needs.
+#[derive(Clone, Copy)]
+struct StreamHead {
+    id: i64,
+    version: u64,
+    last_hash: [u8; 32],
 }
 
 /// What the writer needs besides its connection.
@@ -121,7 +144,8 @@ struct Stmts<'c> {
     select_stream: CachedStatement<'c>,
     id_exists: CachedStatement<'c>,
     insert: CachedStatement<'c>,
-    upsert: CachedStatement<'c>,
+    insert_stream: CachedStatement<'c>,
+    update_stream: CachedStatement<'c>,
 }
 
 impl<'c> Stmts<'c> {
@@ -130,7 +154,8 @@ impl<'c> Stmts<'c> {
             select_stream: conn.prepare_cached(SELECT_STREAM)?,
             id_exists: conn.prepare_cached(EVENT_ID_EXISTS)?,
             insert: conn.prepare_cached(INSERT_EVENT)?,
-            upsert: conn.prepare_cached(UPSERT_STREAM)?,
+            insert_stream: conn.prepare_cached(INSERT_STREAM)?,
+            update_stream: conn.prepare_cached(UPDATE_STREAM)?,
         })
     }
 }
@@ -155,9 +180,56 @@ impl State {
     /// Forgets what happened after `mark` (its writes were rolled back).
     fn reset_to(&mut self, mark: Mark) {
         self.head = mark.head;
+        self.forget_streams();
         self.next_stream_id = mark.next_stream_id;
         for (tenant, subject) in self.created_in_batch.split_off(mark.created) {
             self.forget_key(&tenant, &subject);
+        }
+    }
+
+    fn forget_streams(&mut self) {
+        self.streams.clear();
+        self.cached_streams = 0;
+    }
+
+    /// The stream's head from memory, else from the `streams` table (then remembered);
+    /// `None` if the stream does not exist.
+    fn stream_head(
+        &mut self,
+        select: &mut CachedStatement<'_>,
+        tenant: &str,
+        stream: &str,
+    ) -> rusqlite::Result<Option<StreamHead>> {
+        if let Some(head) = self.streams.get(tenant).and_then(|m| m.get(stream)) {
+            return Ok(Some(*head));
+        }
+        let stored = select
+            .query_row(params![tenant, stream], |r| {
+                Ok(StreamHead {
+                    id: r.get(0)?,
+                    version: r.get::<_, i64>(1)? as u64,
+                    last_hash: r.get(2)?,
+                })
+            })
+            .optional()?;
+        if let Some(head) = stored {
+            self.remember_stream(tenant, stream, head);
+        }
+        Ok(stored)
+    }
+
+    /// Records a stream's new head (after its `streams` row was written).
+    fn remember_stream(&mut self, tenant: &str, stream: &str, head: StreamHead) {
+        let streams = match self.streams.get_mut(tenant) {
+            Some(m) => m,
+            None => self.streams.entry(tenant.to_owned()).or_default(),
+        };
+        match streams.get_mut(stream) {
+            Some(cached) => *cached = head,
+            None => {
+                streams.insert(stream.to_owned(), head);
+                self.cached_streams += 1;
+            }
         }
     }
 
@@ -206,6 +278,8 @@ impl Writer {
                 last_recorded_us: parts.last_recorded_us,
                 keys: HashMap::new(),
                 created_in_batch: Vec::new(),
+                streams: HashMap::new(),
+                cached_streams: 0,
                 shared_keys: parts.shared_keys,
                 head_tx: parts.head_tx,
                 clock: parts.clock,
@@ -297,12 +371,21 @@ impl Writer {
         let st = &mut self.st;
         let now_us = st.clock.now().timestamp_micros().max(st.last_recorded_us);
         st.last_recorded_us = now_us;
+        if st.cached_streams > MAX_CACHED_STREAMS {
+            st.forget_streams();
+        }
         let mark = st.mark();
 
         let outcomes = match apply_group(&self.conn, st, &mut batch, now_us, false) {
             Ok(outcomes) => Ok(outcomes),
             Err(e) => {
-                tracing::warn!(error = %e, "a group write failed; redoing it request by request");
+                if is_constraint(&e) {
+                    // Expected now and then: a request reused a stored event id (ids are
+                    // checked before writing only in the careful pass).
+                    tracing::debug!(error = %e, "a group write hit a constraint; redoing it request by request");
+                } else {
+                    tracing::warn!(error = %e, "a group write failed; redoing it request by request");
+                }
                 rollback(&self.conn);
                 st.reset_to(mark);
                 apply_group(&self.conn, st, &mut batch, now_us, true)
@@ -395,6 +478,10 @@ impl Writer {
     }
 }
 
+fn is_constraint(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation))
+}
+
 fn rollback(conn: &Connection) {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
@@ -402,7 +489,9 @@ fn rollback(conn: &Connection) {
 }
 
 /// Opens the group transaction and applies every request; `careful` puts each request in its
-/// own savepoint so an unexpected failure undoes only that request.
+/// own savepoint so an unexpected failure undoes only that request, and looks every event id
+/// up before writing (the first pass leaves that to the unique index: a clash fails the
+/// pass, which is then rolled back and redone carefully).
 fn apply_group(
     conn: &Connection,
     st: &mut State,
@@ -415,12 +504,12 @@ fn apply_group(
     let mut outcomes = Vec::with_capacity(batch.len());
     for (request, _) in batch.iter_mut() {
         if !careful {
-            outcomes.push(apply(conn, st, &mut stmts, request, now_us)?);
+            outcomes.push(apply(conn, st, &mut stmts, request, now_us, false)?);
             continue;
         }
         let mark = st.mark();
         conn.execute_batch("SAVEPOINT request")?;
-        match apply(conn, st, &mut stmts, request, now_us) {
+        match apply(conn, st, &mut stmts, request, now_us, true) {
             Ok(outcome) => {
                 conn.execute_batch("RELEASE request")?;
                 outcomes.push(outcome);
@@ -435,21 +524,19 @@ fn apply_group(
     Ok(outcomes)
 }
 
-/// Validates one request and, if it is acceptable, writes it.
+/// Validates one request and, if it is acceptable, writes it. With `check_ids` false, an
+/// event id that is already stored is left to the unique index: the insert then fails and
+/// the caller must roll back (the request may be partly written).
 fn apply(
     conn: &Connection,
     st: &mut State,
     stmts: &mut Stmts<'_>,
     req: &mut PreparedAppend,
     now_us: i64,
+    check_ids: bool,
 ) -> Applied {
-    let current: Option<(i64, i64, [u8; 32])> = stmts
-        .select_stream
-        .query_row(params![req.tenant, req.stream], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    let current_version = current.map(|(_, v, _)| v as u64);
+    let current = st.stream_head(&mut stmts.select_stream, &req.tenant, &req.stream)?;
+    let current_version = current.map(|h| h.version);
     if !req.expected.is_satisfied_by(current_version) {
         let reason = StoreError::VersionConflict {
             stream: req.stream.clone(),
@@ -458,12 +545,14 @@ fn apply(
         };
         return rejected(conn, req, reason);
     }
-    for ev in &req.events {
-        if stmts.id_exists.exists([ev.event_id.as_bytes()])? {
-            let reason = StoreError::DuplicateEventId {
-                event_id: ev.event_id,
-            };
-            return rejected(conn, req, reason);
+    if check_ids {
+        for ev in &req.events {
+            if stmts.id_exists.exists([ev.event_id.as_bytes()])? {
+                let reason = StoreError::DuplicateEventId {
+                    event_id: ev.event_id,
+                };
+                return rejected(conn, req, reason);
+            }
         }
     }
     // Resolve every key before writing, so an erased subject rejects the whole request.
@@ -487,7 +576,7 @@ fn apply(
 
     // From here on nothing is expected to fail.
     let (stream_id, mut version, mut prev_hash) = match current {
-        Some((id, v, h)) => (id, v as u64, h),
+        Some(h) => (h.id, h.version, h.last_hash),
         None => {
             st.next_stream_id += 1;
             (st.next_stream_id - 1, 0, CHAIN_GENESIS)
@@ -554,13 +643,35 @@ fn apply(
         ])?;
         prev_hash = hash;
     }
-    stmts.upsert.execute(params![
+    // The head says whether the row exists (the writer is the only one writing the table).
+    let updated = match current {
+        Some(_) => {
+            stmts
+                .update_stream
+                .execute(params![tenant, stream, version as i64, prev_hash])?
+        }
+        None => stmts.insert_stream.execute(params![
+            tenant,
+            stream,
+            stream_id,
+            version as i64,
+            prev_hash
+        ])?,
+    };
+    if updated != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "the streams row of {stream:?} changed behind the writer's back"
+        )));
+    }
+    st.remember_stream(
         tenant,
         stream,
-        stream_id,
-        version as i64,
-        prev_hash
-    ])?;
+        StreamHead {
+            id: stream_id,
+            version,
+            last_hash: prev_hash,
+        },
+    );
     Ok(Ok(AppendResult {
         first_position,
         last_position: st.head,
@@ -888,5 +999,25 @@ mod tests {
             2,
             "stream ids stay dense"
         );
+
+        // The writer's in-memory stream heads were rebuilt from the table after the rollback:
+        // the next appends see the right versions and chain on the stored hashes.
+        let (e, re) = request("fine-1", ExpectedVersion::Exact(1), vec![personal("p1")]);
+        let (f, rf) = request("broken", ExpectedVersion::NoStream, vec![personal("p2")]);
+        w.write_batch(vec![e, f]);
+        let re = re.blocking_recv().unwrap().unwrap();
+        assert_eq!((re.first_position, re.stream_version), (3, 2));
+        let rf = rf.blocking_recv().unwrap().unwrap();
+        assert_eq!((rf.first_position, rf.stream_version), (4, 1));
+        let (prev, last): (Vec<u8>, Vec<u8>) = w
+            .conn
+            .query_row(
+                "SELECT (SELECT hash FROM events WHERE position = 1), \
+                        (SELECT prev_hash FROM events WHERE position = 3)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(prev, last);
     }
 }
