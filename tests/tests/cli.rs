@@ -310,3 +310,75 @@ fn events_follow_prints_the_log_and_keeps_running() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn reading_a_store_without_its_key_never_creates_a_new_one() {
+    let dir = TempDir::new().unwrap();
+    assert_ok(&kasane(
+        dir.path(),
+        &["demo", "--residents", "2", "--months", "1", "--end", END],
+    ));
+    let key_file = dir.path().join("master.key");
+    let kept = std::fs::read(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let out = kasane(dir.path(), &["verify"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no master key"), "{}", stderr(&out));
+    assert!(!key_file.exists(), "verify generated a decoy master key");
+    std::fs::write(&key_file, kept).unwrap();
+    assert_ok(&kasane(dir.path(), &["verify"]));
+}
+
+#[test]
+fn a_wrong_or_malformed_master_key_is_refused_with_its_code() {
+    let dir = TempDir::new().unwrap();
+    assert_ok(&kasane(
+        dir.path(),
+        &["demo", "--residents", "2", "--months", "1", "--end", END],
+    ));
+    let run_with_key = |key: &str| {
+        std::process::Command::new(kasane_bin())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("verify")
+            .env("KASANE_MASTER_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let wrong = run_with_key(&"0".repeat(64));
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("[MASTER_KEY_MISMATCH]"),
+        "{}",
+        stderr(&wrong)
+    );
+    let malformed = run_with_key("not-hex");
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(
+        stderr(&malformed).contains("[MASTER_KEY_INVALID]"),
+        "{}",
+        stderr(&malformed)
+    );
+}
+
+#[test]
+fn bad_arguments_are_refused_before_anything_is_written() {
+    let dir = TempDir::new().unwrap();
+    for (args, says) in [
+        (&["demo", "--residents", "0"][..], "at least 1"),
+        (&["--tenant", "Kasane City", "events"][..], "tenant id"),
+        (
+            &["events", "--stream", "resident-x", "--follow"][..],
+            "--follow works on the whole log",
+        ),
+    ] {
+        let out = kasane(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "a refused command left files behind: {left:?}"
+    );
+}

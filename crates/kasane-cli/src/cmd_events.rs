@@ -34,8 +34,11 @@ pub struct EventsArgs {
 
 /// Prints the selected events.
 pub async fn run(opts: &StoreOptions, args: EventsArgs) -> Result<ExitCode> {
-    let store = opts.open_existing().await?;
     let tenant = opts.tenant()?;
+    if args.follow && args.stream.is_some() {
+        anyhow::bail!("--follow works on the whole log; drop --stream or --follow");
+    }
+    let store = opts.open_existing().await?;
     let print = |e: &RecordedEvent| {
         if args.json {
             println!("{}", to_json(e));
@@ -45,9 +48,6 @@ pub async fn run(opts: &StoreOptions, args: EventsArgs) -> Result<ExitCode> {
     };
     match &args.stream {
         Some(stream) => {
-            if args.follow {
-                anyhow::bail!("--follow works on the whole log; drop --stream or --follow");
-            }
             let events = if args.last {
                 let mut v = store
                     .read_stream(

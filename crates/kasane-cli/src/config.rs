@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use kasane_domain::TenantId;
-use kasane_store::{Durability, MasterKey, SqliteConfig, SqliteStore};
+use kasane_store::{Durability, MasterKey, SqliteConfig, SqliteStore, StoreError};
 use std::path::PathBuf;
 
 /// The database file's name inside the data directory.
@@ -46,16 +46,19 @@ impl StoreOptions {
     }
 
     /// Resolves the master key: KASANE_MASTER_KEY (hex), then --master-key-file, then the
-    /// data directory's own key file (generated on first use, with a warning).
-    pub fn master_key(&self) -> Result<MasterKey> {
+    /// data directory's own key file, generated on first use (with a warning) only when
+    /// `may_generate`; otherwise `None`, so reading an existing store never leaves a new,
+    /// wrong key file beside it.
+    fn resolve_master_key(&self, may_generate: bool) -> Result<Option<MasterKey>> {
         if let Ok(hex) = std::env::var("KASANE_MASTER_KEY") {
             return MasterKey::from_hex(hex.trim())
+                .map(Some)
                 .context("KASANE_MASTER_KEY must be 64 hex characters (32 bytes)");
         }
         if let Some(path) = &self.master_key_file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the master key file {}", path.display()))?;
-            return MasterKey::from_hex(text.trim()).with_context(|| {
+            return MasterKey::from_hex(text.trim()).map(Some).with_context(|| {
                 format!("{} must hold 64 hex characters (32 bytes)", path.display())
             });
         }
@@ -66,6 +69,9 @@ impl StoreOptions {
             )
         })?;
         let path = self.data_dir.join(KEY_FILE);
+        if !may_generate && !path.exists() {
+            return Ok(None);
+        }
         let (key, generated) = MasterKey::load_or_generate(&path)?;
         if generated {
             eprintln!(
@@ -75,19 +81,24 @@ impl StoreOptions {
                 path.display()
             );
         }
-        Ok(key)
+        Ok(Some(key))
     }
 
-    /// The SQLite store configuration.
+    /// The SQLite store configuration (generating a master key for a new store).
     pub fn sqlite_config(&self) -> Result<SqliteConfig> {
-        let mut config = SqliteConfig::new(self.data_dir.join(DB_FILE), self.master_key()?);
-        config.durability = self.durability;
-        Ok(config)
+        let key = self
+            .resolve_master_key(true)?
+            .expect("a key is generated when none is configured");
+        Ok(self.config_with(key))
     }
 
-    /// Opens the embedded store.
-    pub async fn open(&self) -> Result<SqliteStore> {
-        let config = self.sqlite_config()?;
+    fn config_with(&self, key: MasterKey) -> SqliteConfig {
+        let mut config = SqliteConfig::new(self.data_dir.join(DB_FILE), key);
+        config.durability = self.durability;
+        config
+    }
+
+    async fn open_with(&self, config: SqliteConfig) -> Result<SqliteStore> {
         let path = config.path.clone();
         SqliteStore::open(config)
             .await
@@ -103,6 +114,30 @@ impl StoreOptions {
                 path.display()
             );
         }
-        self.open().await
+        match self.resolve_master_key(false)? {
+            Some(key) => self.open_with(self.config_with(key)).await,
+            None => {
+                // Open with a throwaway key that is never written, so that a file which is not
+                // a store (or is too new) is reported as such; a key mismatch then means the
+                // real key is missing.
+                match SqliteStore::open(self.config_with(MasterKey::generate())).await {
+                    Err(StoreError::MasterKeyMismatch) => anyhow::bail!(
+                        "no master key for the store in {}: set KASANE_MASTER_KEY or \
+                         --master-key-file to the key it was created with (or restore {KEY_FILE} \
+                         into the data directory)",
+                        self.data_dir.display()
+                    ),
+                    Err(e) => Err(anyhow::Error::new(e)
+                        .context(format!("cannot open the store at {}", path.display()))),
+                    Ok(store) => {
+                        store.close().await;
+                        anyhow::bail!(
+                            "the store in {} has no master key check: it cannot be read safely",
+                            self.data_dir.display()
+                        )
+                    }
+                }
+            }
+        }
     }
 }

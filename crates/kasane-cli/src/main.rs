@@ -58,8 +58,26 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match error_code(&e) {
+                Some(code) => eprintln!("error [{code}]: {e:#}"),
+                None => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// The stable code of the first error in the chain that has one (store, app or domain).
+fn error_code(e: &anyhow::Error) -> Option<&'static str> {
+    e.chain().find_map(|cause| {
+        if let Some(s) = cause.downcast_ref::<kasane_store::StoreError>() {
+            Some(s.code())
+        } else if let Some(a) = cause.downcast_ref::<kasane_app::AppError>() {
+            Some(a.code())
+        } else {
+            cause
+                .downcast_ref::<kasane_domain::DomainError>()
+                .map(|d| d.code.as_str())
+        }
+    })
 }

@@ -610,8 +610,7 @@ pub fn decide(
             referral_id,
             comment,
         } => {
-            let referral = open_referral_for_recipient(state, *referral_id, ctx)?;
-            let _ = referral;
+            open_referral_for_recipient(state, *referral_id, ctx)?;
             vec![
                 ReferralAccepted {
                     resident_id: r,
