@@ -1,1 +1,25 @@
-//! Read models over the event log; filled by the projections issue.
+#![warn(missing_docs)]
+//! Kasane's read models: rebuildable folds over the event log, stored in SQLite tables, and
+//! the query functions the API, audit and reports use.
+//!
+//! A [`Projection`] owns some tables and applies one [`Envelope`] at a time. The runner
+//! ([`runner`]) feeds every projection in global order and writes each one's checkpoint in
+//! the same transaction as its changes, either inline (inside the embedded store's append
+//! transaction) or by catching up from the log. Tables are derived data: dropping them and
+//! replaying the log gives identical contents.
+//!
+//! Storage conventions every projection follows:
+//! - ids are 16-byte BLOBs (`Uuid::as_bytes`), times are INTEGER microseconds since the Unix
+//!   epoch (UTC), enums are their serde names, lists are JSON text;
+//! - every row carries its `tenant`;
+//! - rows that matter for as-of queries keep the `position` and `recorded_at` of the event
+//!   that wrote them, so a query can ignore what was recorded after an instant.
+
+pub mod case_facts;
+pub mod codec;
+pub mod projection;
+
+pub use projection::{Envelope, Projection, ProjectionError};
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -20,4 +20,4 @@ pub use error::{DomainError, ErrorCode};
 pub use events::{Basis, DecodeError, Event};
 pub use ids::*;
 pub use personal::Personal;
-pub use sharing::{Refusal, Viewer, case_basis, note_basis};
+pub use sharing::{NoteFacts, Refusal, Viewer, case_basis, note_basis};

@@ -13,8 +13,33 @@ use crate::case_file::{CaseFile, NoteState};
 use crate::error::ErrorCode;
 use crate::events::Basis;
 use crate::ids::{AgencyId, MemberId};
-use crate::vocab::{MeetingKind, Role};
+use crate::vocab::{InfoCategory, MeetingKind, Role};
 use chrono::{DateTime, Utc};
+
+/// What the rule needs to know about one note; read models that keep notes in tables build
+/// it from their rows, so the rule never needs the whole note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoteFacts<'a> {
+    /// Business time of the post.
+    pub posted_at: DateTime<Utc>,
+    /// The agency of the author.
+    pub author_agency: AgencyId,
+    /// The information categories the note contains.
+    pub info_categories: &'a [InfoCategory],
+    /// Business time of the redaction, if the note was redacted (as far as is known).
+    pub redacted_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a NoteState> for NoteFacts<'a> {
+    fn from(note: &'a NoteState) -> Self {
+        NoteFacts {
+            posted_at: note.posted_at,
+            author_agency: note.posted.author_agency,
+            info_categories: &note.posted.info_categories,
+            redacted_at: note.redaction.as_ref().map(|r| r.at),
+        }
+    }
+}
 
 /// Who is looking.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,12 +111,13 @@ pub fn case_basis(case: &CaseFile, viewer: &Viewer, at: DateTime<Utc>) -> Result
 }
 
 /// The sharing rule for one note: the basis on which `viewer` may see it at `at`, or why not.
-pub fn note_basis(
+pub fn note_basis<'a>(
     case: &CaseFile,
     viewer: &Viewer,
-    note: &NoteState,
+    note: impl Into<NoteFacts<'a>>,
     at: DateTime<Utc>,
 ) -> Result<Basis, Refusal> {
+    let note: NoteFacts<'a> = note.into();
     if !viewer.active {
         return Err(Refusal::MemberInactive);
     }
@@ -106,21 +132,20 @@ pub fn note_basis(
             Err(Refusal::NotOnCareTeam)
         };
     }
-    if note.redacted_at(at) {
+    if note.redacted_at.is_some_and(|r| r <= at) {
         return if viewer.is_auditor() {
             Ok(Basis::AuditorMetadata)
         } else {
             Err(Refusal::Redacted)
         };
     }
-    if note.posted.author_agency == viewer.agency_id {
+    if note.author_agency == viewer.agency_id {
         return Ok(Basis::OwnAgency);
     }
     if let Some(consent) = case.consents.values().find(|c| {
         c.active_at(at)
             && c.grant.agencies.contains(&viewer.agency_id)
             && note
-                .posted
                 .info_categories
                 .iter()
                 .all(|cat| c.grant.categories.contains(cat))
@@ -129,7 +154,7 @@ pub fn note_basis(
             consent_id: consent.grant.consent_id,
         });
     }
-    if let Some(meeting_id) = statutory_meeting_covering(case, viewer.agency_id, note, at) {
+    if let Some(meeting_id) = statutory_meeting_covering(case, viewer.agency_id, &note, at) {
         return Ok(Basis::SupportMeeting { meeting_id });
     }
     if let Some(grant) = case.break_glass.iter().find(|g| {
@@ -137,7 +162,6 @@ pub fn note_basis(
             && g.from <= at
             && at < g.expires_at
             && note
-                .posted
                 .info_categories
                 .iter()
                 .all(|cat| g.categories.contains(cat))
@@ -159,7 +183,7 @@ pub fn note_basis(
 fn statutory_meeting_covering(
     case: &CaseFile,
     viewer_agency: AgencyId,
-    note: &NoteState,
+    note: &NoteFacts<'_>,
     at: DateTime<Utc>,
 ) -> Option<crate::ids::MeetingId> {
     case.meetings
@@ -168,7 +192,7 @@ fn statutory_meeting_covering(
         .filter(|m| !case.closures.iter().any(|c| m.held_at < *c && *c <= at))
         .find(|m| {
             let member = |a: AgencyId| m.attendees.iter().any(|x| x.agency_id == a);
-            member(viewer_agency) && member(note.posted.author_agency)
+            member(viewer_agency) && member(note.author_agency)
         })
         .map(|m| m.meeting_id)
 }

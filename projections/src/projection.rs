@@ -1,0 +1,111 @@
+//! What a projection is: a named, versioned fold over envelopes into its own tables.
+
+use chrono::{DateTime, Utc};
+use kasane_domain::Event;
+use kasane_store::{Actor, RecordedEvent};
+use rusqlite::Connection;
+use uuid::Uuid;
+
+/// One event as projections see it: the envelope's facts plus the decoded domain event.
+#[derive(Clone, Copy, Debug)]
+pub struct Envelope<'a> {
+    /// The tenant (municipality) the event belongs to.
+    pub tenant: &'a str,
+    /// The stream within the tenant.
+    pub stream: &'a str,
+    /// 1-based version within the stream.
+    pub stream_version: u64,
+    /// Position in the global order; what checkpoints count.
+    pub position: u64,
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Server time; as-of queries cut the log here.
+    pub recorded_at: DateTime<Utc>,
+    /// Who caused it.
+    pub actor: Option<Actor>,
+    /// Groups the events of one user intention.
+    pub correlation_id: Uuid,
+    /// The decoded event.
+    pub event: &'a Event,
+    /// The payload as stored, personal values still marked `{"$personal": v}` (or
+    /// `{"$erased": true}`), for projections that keep the payload itself.
+    pub payload: &'a serde_json::Value,
+}
+
+impl<'a> Envelope<'a> {
+    /// The envelope of a recorded event whose payload was decoded into `event`.
+    pub fn new(recorded: &'a RecordedEvent, event: &'a Event) -> Self {
+        Envelope {
+            tenant: &recorded.tenant,
+            stream: &recorded.stream,
+            stream_version: recorded.stream_version,
+            position: recorded.global_position,
+            occurred_at: recorded.occurred_at,
+            recorded_at: recorded.recorded_at,
+            actor: recorded.actor,
+            correlation_id: recorded.correlation_id,
+            event,
+            payload: &recorded.payload,
+        }
+    }
+}
+
+/// Why a projection could not apply an event or answer a query.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The projection's database failed.
+    #[error("projection storage failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be encoded or decoded.
+    #[error("projection data could not be (de)serialized: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An event in the log could not be decoded (written by a newer Kasane?).
+    #[error("event at position {position} could not be decoded: {detail}")]
+    Decode {
+        /// Where the event is.
+        position: u64,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A projection table holds a value this code cannot read; rebuild the projection.
+    #[error("projection data is corrupt ({0}); run `kasane projections rebuild`")]
+    Corrupt(String),
+    /// The event store failed while the runner was reading it.
+    #[error(transparent)]
+    Store(#[from] kasane_store::StoreError),
+}
+
+impl ProjectionError {
+    /// The stable code a user sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProjectionError::Sqlite(_) | ProjectionError::Json(_) => "PROJECTION_FAILED",
+            ProjectionError::Decode { .. } => "EVENT_UNDECODABLE",
+            ProjectionError::Corrupt(_) => "PROJECTION_CORRUPT",
+            ProjectionError::Store(e) => e.code(),
+        }
+    }
+}
+
+/// A read model: a fold over envelopes in global order into tables it alone owns.
+///
+/// `apply` must be deterministic (no clock, no randomness, nothing but the envelope and its
+/// own tables), so that a rebuild gives identical rows. It runs inside a transaction that the
+/// runner commits together with the projection's checkpoint.
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name, used for the checkpoint and on the command line.
+    fn name(&self) -> &'static str;
+
+    /// Code version plus any setting that changes the rows (a time zone, say); when it differs
+    /// from the one stored with the checkpoint, the projection is rebuilt.
+    fn version(&self) -> String;
+
+    /// Every table the projection owns (dropped before a rebuild; compared by tests).
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Creates the tables and indexes (`IF NOT EXISTS`).
+    fn create(&self, conn: &Connection) -> Result<(), ProjectionError>;
+
+    /// Folds one event into the tables; events it does not care about are ignored.
+    fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError>;
+}
