@@ -15,9 +15,18 @@
 //! - rows that matter for as-of queries keep the `position` and `recorded_at` of the event
 //!   that wrote them, so a query can ignore what was recorded after an instant.
 
+pub mod access_ledger;
+pub mod acks;
 pub mod case_facts;
 pub mod codec;
+pub mod directory;
+pub mod household;
+pub mod kana;
+pub mod monthly;
+pub mod page;
 pub mod projection;
+pub mod referrals;
+pub mod search;
 
 pub use projection::{Envelope, Projection, ProjectionError};
 

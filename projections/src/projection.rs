@@ -70,6 +70,9 @@ pub enum ProjectionError {
     /// A projection table holds a value this code cannot read; rebuild the projection.
     #[error("projection data is corrupt ({0}); run `kasane projections rebuild`")]
     Corrupt(String),
+    /// A page cursor that this query did not hand out.
+    #[error("the cursor {0:?} is not one this query returned; start again without `after`")]
+    BadCursor(String),
     /// The event store failed while the runner was reading it.
     #[error(transparent)]
     Store(#[from] kasane_store::StoreError),
@@ -82,6 +85,7 @@ impl ProjectionError {
             ProjectionError::Sqlite(_) | ProjectionError::Json(_) => "PROJECTION_FAILED",
             ProjectionError::Decode { .. } => "EVENT_UNDECODABLE",
             ProjectionError::Corrupt(_) => "PROJECTION_CORRUPT",
+            ProjectionError::BadCursor(_) => "BAD_CURSOR",
             ProjectionError::Store(e) => e.code(),
         }
     }
