@@ -27,7 +27,7 @@ pub use expected::ExpectedVersion;
 pub use hash::{CHAIN_GENESIS, compute_hash};
 pub use keys::MasterKey;
 pub use prepare::MAX_NAME_LEN;
-pub use sqlite::{Durability, SqliteConfig, SqliteStore};
+pub use sqlite::{Durability, InlineHook, InlineProjector, SqliteConfig, SqliteStore};
 pub use store::{EventStore, ReadDirection};
 pub use subscription::{Subscription, SubscriptionItem, SubscriptionSource};
 pub use verify::{ChainVerifier, VerifyProblem, VerifyReport};

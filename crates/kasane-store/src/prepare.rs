@@ -42,6 +42,9 @@ pub(crate) struct PreparedEvent {
     pub pre_sealed: Option<(DataKey, Vec<u8>)>,
     /// Content digest for idempotency (over the plaintext).
     pub digest: [u8; 32],
+    /// The payload as proposed (personal values marked, not sealed), handed to inline
+    /// projections once the event is written.
+    pub payload: serde_json::Value,
 }
 
 fn check_name(what: &str, value: &str) -> Result<(), StoreError> {
@@ -123,6 +126,7 @@ pub(crate) fn prepare_append(
             personal: split.personal,
             pre_sealed: None,
             digest,
+            payload: e.payload,
         });
     }
     Ok(PreparedAppend {

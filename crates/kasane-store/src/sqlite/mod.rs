@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file, WAL mode, one writer thread with group commit,
 //! a pool of reader connections.
 
+mod inline;
 mod reader;
 mod schema;
 mod writer;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use inline::{InlineHook, InlineProjector};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 use crate::clock::{Clock, SystemClock};
@@ -76,6 +78,8 @@ pub struct SqliteConfig {
     /// Where `recorded_at` comes from (the system clock unless a simulation pins it); the
     /// writer never lets it go backwards.
     pub clock: Arc<dyn Clock>,
+    /// Read models updated inside each append transaction (`None`: the log only).
+    pub inline: Option<InlineHook>,
 }
 
 impl SqliteConfig {
@@ -87,6 +91,7 @@ impl SqliteConfig {
             durability: Durability::Full,
             readers: 4,
             clock: Arc::new(SystemClock),
+            inline: None,
         }
     }
 }
@@ -182,6 +187,7 @@ impl SqliteStore {
                 replies: Some(replies),
                 checkpointer: Some(checkpoint_tx),
                 checkpoint_thread: Some(checkpointer),
+                inline: config.inline,
             },
         );
         std::thread::Builder::new()

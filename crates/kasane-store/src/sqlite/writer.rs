@@ -15,8 +15,9 @@ use std::sync::Arc;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::inline::InlineHook;
 use crate::clock::Clock;
-use crate::envelope::{AppendResult, from_micros};
+use crate::envelope::{AppendResult, RecordedEvent, from_micros};
 use crate::error::StoreError;
 use crate::hash::{CHAIN_GENESIS, ChainFields};
 use crate::keys::{DataKey, KeyCache, KeyState, MasterKey};
@@ -115,6 +116,10 @@ struct State {
     /// The checkpointer thread, joined when the writer stops.
     checkpoint_thread: Option<std::thread::JoinHandle<()>>,
     events_since_checkpoint: u64,
+    /// Read models to update inside each group transaction.
+    inline: Option<InlineHook>,
+    /// The open group's events, for `inline` (collected only when it is set).
+    recorded: Vec<RecordedEvent>,
 }
 
 /// The tail of a stream: what the next append to it needs.
@@ -137,6 +142,7 @@ pub(crate) struct WriterParts {
     pub replies: Option<mpsc::UnboundedSender<ReplyBatch>>,
     pub checkpointer: Option<std::sync::mpsc::SyncSender<()>>,
     pub checkpoint_thread: Option<std::thread::JoinHandle<()>>,
+    pub inline: Option<InlineHook>,
 }
 
 /// The statements of the append path, prepared once per group.
@@ -166,6 +172,7 @@ struct Mark {
     head: u64,
     next_stream_id: i64,
     created: usize,
+    recorded: usize,
 }
 
 impl State {
@@ -174,6 +181,7 @@ impl State {
             head: self.head,
             next_stream_id: self.next_stream_id,
             created: self.created_in_batch.len(),
+            recorded: self.recorded.len(),
         }
     }
 
@@ -182,6 +190,7 @@ impl State {
         self.head = mark.head;
         self.forget_streams();
         self.next_stream_id = mark.next_stream_id;
+        self.recorded.truncate(mark.recorded);
         for (tenant, subject) in self.created_in_batch.split_off(mark.created) {
             self.forget_key(&tenant, &subject);
         }
@@ -287,6 +296,8 @@ impl Writer {
                 checkpointer: parts.checkpointer,
                 checkpoint_thread: parts.checkpoint_thread,
                 events_since_checkpoint: 0,
+                inline: parts.inline,
+                recorded: Vec::new(),
             },
         }
     }
@@ -392,6 +403,7 @@ impl Writer {
             }
         };
         let outcomes = match outcomes.and_then(|o| {
+            run_inline(&self.conn, st, mark.head)?;
             self.conn.execute_batch("COMMIT")?;
             Ok(o)
         }) {
@@ -476,6 +488,25 @@ impl Writer {
         let _ = conn.busy_timeout(super::schema::BUSY_TIMEOUT);
         Ok(existed)
     }
+}
+
+/// Lets the inline projector fold the group's events inside the group transaction; its
+/// failure is contained by a savepoint (the events commit, read models catch up later).
+fn run_inline(conn: &Connection, st: &mut State, head_before: u64) -> Result<(), StoreError> {
+    let events = std::mem::take(&mut st.recorded);
+    let Some(hook) = &st.inline else {
+        return Ok(());
+    };
+    if events.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("SAVEPOINT inline_projection")?;
+    if let Err(e) = hook.0.apply(conn, head_before, &events) {
+        tracing::warn!(error = %e, "inline projection failed; read models will catch up from the log");
+        conn.execute_batch("ROLLBACK TO inline_projection")?;
+    }
+    conn.execute_batch("RELEASE inline_projection")?;
+    Ok(())
 }
 
 fn is_constraint(e: &StoreError) -> bool {
@@ -641,6 +672,26 @@ fn apply(
             prev_hash,
             hash,
         ])?;
+        if st.inline.is_some() {
+            st.recorded.push(RecordedEvent {
+                event_id: ev.event_id,
+                tenant: tenant.to_owned(),
+                stream: stream.to_owned(),
+                stream_version: version,
+                global_position: st.head,
+                event_type: ev.event_type.clone(),
+                schema_version: ev.schema_version,
+                occurred_at: from_micros(ev.occurred_at_us)?,
+                recorded_at: from_micros(now_us)?,
+                actor: ev.actor,
+                correlation_id: ev.correlation_id,
+                causation_id: ev.causation_id,
+                data_subject: ev.data_subject.clone(),
+                payload: ev.payload.clone(),
+                prev_hash,
+                hash,
+            });
+        }
         prev_hash = hash;
     }
     // The head says whether the row exists (the writer is the only one writing the table).
@@ -830,6 +881,7 @@ mod tests {
             replies: None,
             checkpointer: None,
             checkpoint_thread: None,
+            inline: None,
         };
         (Writer::new(conn, parts), rx)
     }
