@@ -17,8 +17,10 @@
 
 pub mod access_ledger;
 pub mod acks;
+pub mod care_team;
 pub mod case_facts;
 pub mod codec;
+pub mod consents;
 pub mod directory;
 pub mod household;
 pub mod kana;
@@ -26,7 +28,10 @@ pub mod monthly;
 pub mod page;
 pub mod projection;
 pub mod referrals;
+pub mod registry;
+pub mod runner;
 pub mod search;
+pub mod timeline;
 
 pub use projection::{Envelope, Projection, ProjectionError};
 

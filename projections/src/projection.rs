@@ -73,6 +73,12 @@ pub enum ProjectionError {
     /// A page cursor that this query did not hand out.
     #[error("the cursor {0:?} is not one this query returned; start again without `after`")]
     BadCursor(String),
+    /// The sharing rule refuses the viewer this read (`refusal.code()` says why).
+    #[error("{}", refusal_sentence(*.0))]
+    Refused(kasane_domain::Refusal),
+    /// No projection has this name.
+    #[error("there is no projection named {0:?}; `kasane projections status` lists them")]
+    UnknownProjection(String),
     /// The event store failed while the runner was reading it.
     #[error(transparent)]
     Store(#[from] kasane_store::StoreError),
@@ -86,8 +92,22 @@ impl ProjectionError {
             ProjectionError::Decode { .. } => "EVENT_UNDECODABLE",
             ProjectionError::Corrupt(_) => "PROJECTION_CORRUPT",
             ProjectionError::BadCursor(_) => "BAD_CURSOR",
+            ProjectionError::UnknownProjection(_) => "UNKNOWN_PROJECTION",
+            ProjectionError::Refused(r) => r.code().as_str(),
             ProjectionError::Store(e) => e.code(),
         }
+    }
+}
+
+/// What to tell a viewer who was refused.
+fn refusal_sentence(r: kasane_domain::Refusal) -> &'static str {
+    use kasane_domain::Refusal::*;
+    match r {
+        MemberInactive => "your membership is suspended; ask your agency admin to reinstate it",
+        NotOnCareTeam => "you are not on this resident's care team; ask the team lead to add you",
+        NotYetWritten => "no such note (as of the requested instant)",
+        Redacted => "this note was redacted; only auditors can see that it existed",
+        NoBasis => "no consent, support meeting or break-glass covers this note for your agency",
     }
 }
 

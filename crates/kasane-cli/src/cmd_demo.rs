@@ -2,12 +2,12 @@
 
 use crate::config::StoreOptions;
 use crate::demo::{DemoOptions, generate};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use kasane_app::CommandService;
 use kasane_store::clock::ManualClock;
-use kasane_store::{Durability, EventStore, SqliteStore};
+use kasane_store::{Durability, EventStore};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -42,9 +42,7 @@ pub async fn run(opts: &StoreOptions, args: DemoArgs) -> Result<ExitCode> {
     config.durability = Durability::Normal;
     config.clock = clock.clone();
     let path = config.path.clone();
-    let store = SqliteStore::open(config)
-        .await
-        .with_context(|| format!("cannot open the store at {}", path.display()))?;
+    let (store, _runner) = opts.open_with_projections(config).await?;
     let head = store.head_position().await?;
     if head > 0 {
         store.close().await;
@@ -77,7 +75,8 @@ pub async fn run(opts: &StoreOptions, args: DemoArgs) -> Result<ExitCode> {
         opts.tenant
     );
     println!(
-        "next: `kasane verify` checks every hash chain; `kasane events --last` shows the newest events"
+        "next: `kasane verify` checks every hash chain; `kasane events --last` shows the newest events; \
+         `kasane projections status` shows the read models"
     );
     if summary.refused > 0 {
         eprintln!(

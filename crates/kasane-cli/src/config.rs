@@ -2,7 +2,9 @@
 
 use anyhow::{Context, Result};
 use kasane_domain::TenantId;
-use kasane_store::{Durability, MasterKey, SqliteConfig, SqliteStore, StoreError};
+use kasane_projections::registry::{self, ProjectionSettings};
+use kasane_projections::runner::ProjectionRunner;
+use kasane_store::{Durability, EventStore, MasterKey, SqliteConfig, SqliteStore, StoreError};
 use std::path::PathBuf;
 
 /// The database file's name inside the data directory.
@@ -33,6 +35,14 @@ pub struct StoreOptions {
     /// a key is generated into the data directory, with a warning.
     #[arg(long, env = "KASANE_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
+    /// The tenant's time zone (IANA name): months of reports are cut there.
+    #[arg(
+        long,
+        env = "KASANE_TIME_ZONE",
+        default_value = "Asia/Tokyo",
+        global = true
+    )]
+    pub time_zone: chrono_tz::Tz,
     /// Commit durability: `full` (fsync per group commit) or `normal` (survives a process
     /// crash; the last commits may be lost on power loss).
     #[arg(long, env = "KASANE_DURABILITY", default_value = "full", global = true)]
@@ -98,11 +108,64 @@ impl StoreOptions {
         config
     }
 
-    async fn open_with(&self, config: SqliteConfig) -> Result<SqliteStore> {
+    pub(crate) async fn open_with(&self, config: SqliteConfig) -> Result<SqliteStore> {
         let path = config.path.clone();
         SqliteStore::open(config)
             .await
             .with_context(|| format!("cannot open the store at {}", path.display()))
+    }
+
+    /// The projection runner for the store at `path`.
+    pub fn projection_runner(&self, path: &std::path::Path) -> ProjectionRunner {
+        let settings = ProjectionSettings {
+            time_zone: self.time_zone,
+        };
+        ProjectionRunner::new(path, registry::all(&settings))
+    }
+
+    /// Opens the store with its read models kept current inline (in each append's
+    /// transaction), after rebuilding any whose code version changed and catching up the rest
+    /// (with a progress bar when that takes a while).
+    pub async fn open_with_projections(
+        &self,
+        mut config: SqliteConfig,
+    ) -> Result<(SqliteStore, ProjectionRunner)> {
+        let runner = self.projection_runner(&config.path);
+        config.inline = Some(runner.inline_hook());
+        let store = self.open_with(config).await?;
+        let ready = async {
+            let reset = runner.prepare()?;
+            if !reset.is_empty() {
+                eprintln!(
+                    "rebuilding projections whose code changed: {}",
+                    reset.join(", ")
+                );
+            }
+            catch_up_with_bar(&runner, &store).await
+        };
+        if let Err(e) = ready.await {
+            store.close().await;
+            return Err(e);
+        }
+        Ok((store, runner))
+    }
+
+    /// [`StoreOptions::open_existing`], then the same as [`StoreOptions::open_with_projections`];
+    /// with `catch_up` false the projections are only opened (for status and rebuild).
+    pub async fn open_existing_with_projections(
+        &self,
+        catch_up: bool,
+    ) -> Result<(SqliteStore, ProjectionRunner)> {
+        let store = self.open_existing().await?;
+        let path = store.path().to_owned();
+        let runner = self.projection_runner(&path);
+        if catch_up {
+            // Reopen with the inline hook installed.
+            let config = self.config_with(self.resolve_master_key(false)?.expect("opened above"));
+            store.close().await;
+            return self.open_with_projections(config).await;
+        }
+        Ok((store, runner))
     }
 
     /// Opens the embedded store only if it already exists (for read-only commands).
@@ -140,4 +203,34 @@ impl StoreOptions {
             }
         }
     }
+}
+
+/// Catches the projections up with the log, showing a bar when more than a few thousand
+/// events are missing.
+pub async fn catch_up_with_bar(runner: &ProjectionRunner, store: &SqliteStore) -> Result<u64> {
+    let head = store.head_position().await?;
+    let behind = head.saturating_sub(runner.min_checkpoint()?);
+    let bar = if behind > 5_000 {
+        let bar = indicatif::ProgressBar::new(head);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "catching up projections {bar:40} {pos}/{len} events ({per_sec}, eta {eta})",
+            )
+            .expect("valid template"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let reached = runner
+        .catch_up(store, &|pos, _| {
+            if let Some(b) = &bar {
+                b.set_position(pos)
+            }
+        })
+        .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(reached)
 }

@@ -4,6 +4,7 @@ mod bench_append;
 mod cmd_bench;
 mod cmd_demo;
 mod cmd_events;
+mod cmd_projections;
 mod cmd_verify;
 mod config;
 mod demo;
@@ -32,6 +33,9 @@ enum Command {
     Verify(cmd_verify::VerifyArgs),
     /// List or follow events of one stream or of the whole log.
     Events(cmd_events::EventsArgs),
+    /// Read models: status and rebuild.
+    #[command(subcommand)]
+    Projections(cmd_projections::ProjectionsCommand),
     /// Benchmarks that print figures against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -52,6 +56,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => cmd_demo::run(&cli.store, args).await,
             Command::Verify(args) => cmd_verify::run(&cli.store, args).await,
             Command::Events(args) => cmd_events::run(&cli.store, args).await,
+            Command::Projections(cmd) => cmd_projections::run(&cli.store, cmd).await,
             Command::Bench(cmd) => cmd_bench::run(cmd).await,
         }
     });
@@ -72,6 +77,8 @@ fn error_code(e: &anyhow::Error) -> Option<&'static str> {
     e.chain().find_map(|cause| {
         if let Some(s) = cause.downcast_ref::<kasane_store::StoreError>() {
             Some(s.code())
+        } else if let Some(p) = cause.downcast_ref::<kasane_projections::ProjectionError>() {
+            Some(p.code())
         } else if let Some(a) = cause.downcast_ref::<kasane_app::AppError>() {
             Some(a.code())
         } else {

@@ -400,6 +400,19 @@ macro_rules! event_registry {
             }
         }
 
+        impl Event {
+            /// Like [`Event::from_payload`] but borrowing the payload: no copy when the
+            /// payload is already at the current version (the common case when replaying).
+            pub fn decode(event_type: &str, schema_version: u16, payload: &serde_json::Value) -> Result<Self, DecodeError> {
+                match event_type {
+                    $(stringify!($variant) if schema_version == $version => <$variant as serde::Deserialize>::deserialize(payload)
+                        .map(Event::$variant)
+                        .map_err(|e| DecodeError::Payload { event_type: event_type.to_owned(), detail: e.to_string() }),)+
+                    _ => Event::from_payload(event_type, schema_version, payload.clone()),
+                }
+            }
+        }
+
         /// JSON Schema of every event type at its current version: (type, version, schema).
         pub fn json_schemas() -> Vec<(&'static str, u16, schemars::Schema)> {
             vec![$((stringify!($variant), $version, schemars::schema_for!($variant))),+]

@@ -1,0 +1,29 @@
+//! Every projection Kasane runs, in the order the runner applies them.
+
+use crate::Projection;
+
+/// Settings that change what projections store (part of their versions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProjectionSettings {
+    /// The tenant's time zone, where months are cut for reports.
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for ProjectionSettings {
+    fn default() -> Self {
+        ProjectionSettings {
+            time_zone: chrono_tz::Asia::Tokyo,
+        }
+    }
+}
+
+/// All projections, configured by `settings`.
+pub fn all(settings: &ProjectionSettings) -> Vec<Box<dyn Projection>> {
+    let _ = settings;
+    vec![
+        Box::new(crate::case_facts::CaseFacts),
+        Box::new(crate::timeline::Timeline),
+        Box::new(crate::care_team::CareTeam),
+        Box::new(crate::consents::Consents),
+    ]
+}

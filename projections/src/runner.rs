@@ -1,0 +1,400 @@
+//! Feeding projections from the log: checkpoints, inline application inside the embedded
+//! store's append transaction, catch-up from any position, rebuilds and status.
+//!
+//! Each projection's checkpoint (the last global position it has applied) lives in
+//! `projection_checkpoints` and is written in the same transaction as the projection's rows,
+//! so a crash can neither apply an event twice nor skip one. One projection failing never
+//! stops the others: it keeps its checkpoint, records the error, and is retried by catch-up.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kasane_domain::Event;
+use kasane_store::{EventStore, InlineHook, InlineProjector, RecordedEvent};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{Envelope, Projection, ProjectionError};
+
+/// Events read from the log per catch-up batch.
+const CATCH_UP_BATCH: usize = 4096;
+
+/// Events applied per catch-up transaction (bounds how long the store's writer can wait).
+const EVENTS_PER_TRANSACTION: usize = 16_384;
+
+/// Where each projection stands.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectionStatus {
+    /// The projection's name.
+    pub name: String,
+    /// The code version its rows were built with.
+    pub version: String,
+    /// The last global position it has applied.
+    pub position: u64,
+    /// Events in the log that it has not applied yet.
+    pub lag: u64,
+    /// The last failure, if it is stuck.
+    pub error: Option<String>,
+}
+
+/// The projections of one database and how to keep them current.
+#[derive(Clone)]
+pub struct ProjectionRunner {
+    path: PathBuf,
+    projections: Arc<Vec<Box<dyn Projection>>>,
+    /// The runner's own write connection (catch-up, rebuild), opened on first use.
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    name TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    error TEXT
+)";
+
+impl ProjectionRunner {
+    /// A runner for `projections` whose tables live in the SQLite file at `path` (for the
+    /// embedded store, the store's own file).
+    pub fn new(path: impl Into<PathBuf>, projections: Vec<Box<dyn Projection>>) -> Self {
+        ProjectionRunner {
+            path: path.into(),
+            projections: Arc::new(projections),
+            conn: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The database file holding the projection tables.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The projections this runner feeds.
+    pub fn projections(&self) -> &[Box<dyn Projection>] {
+        &self.projections
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, ProjectionError>,
+    ) -> Result<T, ProjectionError> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(open_write(&self.path)?);
+        }
+        f(guard.as_mut().expect("opened above"))
+    }
+
+    /// Creates missing tables and checkpoints, and resets every projection whose code
+    /// version changed (it then starts again from position 0); returns the names reset.
+    /// Call before installing the inline hook, then [`ProjectionRunner::catch_up`].
+    pub fn prepare(&self) -> Result<Vec<String>, ProjectionError> {
+        let projections = Arc::clone(&self.projections);
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute_batch(CHECKPOINTS)?;
+            let mut reset = Vec::new();
+            for p in projections.iter() {
+                let stored: Option<String> = tx
+                    .query_row(
+                        "SELECT version FROM projection_checkpoints WHERE name = ?1",
+                        [p.name()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                match stored {
+                    Some(v) if v == p.version() => p.create(&tx)?,
+                    Some(_) => {
+                        reset_one(&tx, p.as_ref())?;
+                        reset.push(p.name().to_owned());
+                    }
+                    None => reset_one(&tx, p.as_ref())?,
+                }
+            }
+            tx.commit()?;
+            Ok(reset)
+        })
+    }
+
+    /// Drops and recreates the named projections (all when `names` is empty) at position 0;
+    /// [`ProjectionRunner::catch_up`] then refills them. Unknown names are an error.
+    pub fn reset(&self, names: &[String]) -> Result<Vec<String>, ProjectionError> {
+        for n in names {
+            if !self.projections.iter().any(|p| p.name() == n) {
+                return Err(ProjectionError::UnknownProjection(n.clone()));
+            }
+        }
+        let projections = Arc::clone(&self.projections);
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute_batch(CHECKPOINTS)?;
+            let mut done = Vec::new();
+            for p in projections.iter() {
+                if names.is_empty() || names.iter().any(|n| n == p.name()) {
+                    reset_one(&tx, p.as_ref())?;
+                    done.push(p.name().to_owned());
+                }
+            }
+            tx.commit()?;
+            Ok(done)
+        })
+    }
+
+    /// The hook that applies every group of appended events inside the store's transaction
+    /// to each projection that is caught up (the others are left to catch-up).
+    pub fn inline_hook(&self) -> InlineHook {
+        InlineHook(Arc::new(Inline {
+            projections: Arc::clone(&self.projections),
+            configured: Mutex::new(false),
+        }))
+    }
+
+    /// Applies everything in the log that some projection has not applied yet, up to the head
+    /// at the time of the call; `on_progress(applied_up_to, head)` after each batch.
+    /// Returns the position reached.
+    pub async fn catch_up(
+        &self,
+        store: &dyn EventStore,
+        on_progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<u64, ProjectionError> {
+        let head = store.head_position().await?;
+        let mut from = self.min_checkpoint()?;
+        if from >= head {
+            on_progress(head, head);
+            return Ok(head);
+        }
+        // Read the next batch while the current one is applied (two cores, two stages).
+        let mut next = Some(store.read_all(from, CATCH_UP_BATCH).await?);
+        let mut pending: Vec<RecordedEvent> = Vec::new();
+        while let Some(batch) = next.take() {
+            let last = batch.last().map(|e| e.global_position);
+            let read_more = last.is_some_and(|l| l < head);
+            pending.extend(batch.into_iter().filter(|e| e.global_position <= head));
+            let flush = !read_more || pending.len() >= EVENTS_PER_TRANSACTION;
+            let apply = if flush {
+                let events = std::mem::take(&mut pending);
+                let runner = self.clone();
+                Some(tokio::task::spawn_blocking(move || {
+                    runner.apply_catch_up(&events)
+                }))
+            } else {
+                None
+            };
+            if read_more {
+                from = last.unwrap_or(from);
+                next = Some(store.read_all(from, CATCH_UP_BATCH).await?);
+            }
+            if let Some(apply) = apply {
+                let reached = apply.await.map_err(|e| {
+                    ProjectionError::Corrupt(format!("catch-up task failed: {e}"))
+                })??;
+                on_progress(reached, head);
+            }
+        }
+        Ok(head)
+    }
+
+    fn apply_catch_up(&self, events: &[RecordedEvent]) -> Result<u64, ProjectionError> {
+        let projections = Arc::clone(&self.projections);
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            apply_batch(&tx, &projections, events, None)?;
+            tx.commit()?;
+            Ok(events.last().map(|e| e.global_position).unwrap_or(0))
+        })
+    }
+
+    /// Keeps the projections current in the background: every `every`, catches up whatever
+    /// inline application left behind (a failed projection, appends by another process).
+    pub fn spawn_follower(
+        &self,
+        store: Arc<dyn EventStore>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let runner = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match runner.catch_up(store.as_ref(), &|_, _| {}).await {
+                    Ok(_) => {}
+                    Err(ProjectionError::Store(kasane_store::StoreError::Closed)) => return,
+                    Err(e) => tracing::warn!(error = %e, "projection catch-up failed"),
+                }
+            }
+        })
+    }
+
+    /// The lowest checkpoint of all projections (where catch-up must start).
+    pub fn min_checkpoint(&self) -> Result<u64, ProjectionError> {
+        Ok(self
+            .checkpoints()?
+            .iter()
+            .map(|(_, _, p, _)| *p)
+            .min()
+            .unwrap_or(0))
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(String, String, u64, Option<String>)>, ProjectionError> {
+        let projections = Arc::clone(&self.projections);
+        self.with_conn(|conn| read_checkpoints(conn, &projections))
+    }
+
+    /// Each projection's position and lag behind `head`.
+    pub fn status(&self, head: u64) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+        Ok(self
+            .checkpoints()?
+            .into_iter()
+            .map(|(name, version, position, error)| ProjectionStatus {
+                name,
+                version,
+                position,
+                lag: head.saturating_sub(position),
+                error,
+            })
+            .collect())
+    }
+}
+
+/// Checkpoints as stored, one per projection (a projection without a row is at 0).
+fn read_checkpoints(
+    conn: &Connection,
+    projections: &[Box<dyn Projection>],
+) -> Result<Vec<(String, String, u64, Option<String>)>, ProjectionError> {
+    conn.execute_batch(CHECKPOINTS)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, position, error FROM projection_checkpoints WHERE name = ?1",
+    )?;
+    let mut out = Vec::with_capacity(projections.len());
+    for p in projections {
+        let row: Option<(String, i64, Option<String>)> = stmt
+            .query_row([p.name()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let (version, position, error) = row.unwrap_or((String::new(), 0, None));
+        out.push((p.name().to_owned(), version, position as u64, error));
+    }
+    Ok(out)
+}
+
+fn reset_one(conn: &Connection, p: &dyn Projection) -> Result<(), ProjectionError> {
+    for table in p.tables() {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS \"{table}\""))?;
+    }
+    p.create(conn)?;
+    conn.execute(
+        "INSERT INTO projection_checkpoints (name, version, position, error) VALUES (?1, ?2, 0, NULL) \
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = 0, error = NULL",
+        params![p.name(), p.version()],
+    )?;
+    Ok(())
+}
+
+/// Opens a write connection for catch-up and rebuilds (derived data: `synchronous=NORMAL`).
+pub fn open_write(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -64_000)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+/// Opens a read-only connection for queries.
+pub fn open_read(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+/// Applies `events` (ascending positions) to every projection, inside the caller's
+/// transaction. With `require_at = Some(h)` (inline) a projection takes the events only if
+/// its checkpoint is exactly `h`; otherwise each takes the events after its checkpoint.
+/// A projection that fails is rolled back to before the batch and its error recorded.
+pub fn apply_batch(
+    conn: &Connection,
+    projections: &[Box<dyn Projection>],
+    events: &[RecordedEvent],
+    require_at: Option<u64>,
+) -> Result<(), ProjectionError> {
+    let Some(last) = events.last().map(|e| e.global_position) else {
+        return Ok(());
+    };
+    let checkpoints = read_checkpoints(conn, projections)?;
+    let mut decoded: Vec<Option<Result<Event, String>>> = (0..events.len()).map(|_| None).collect();
+    let mut set_checkpoint = conn.prepare_cached(
+        "UPDATE projection_checkpoints SET position = ?2, error = NULL WHERE name = ?1",
+    )?;
+    for (p, (_, version, checkpoint, _)) in projections.iter().zip(&checkpoints) {
+        if *version != p.version() {
+            continue; // not prepared (or being reset): catch-up after prepare fills it
+        }
+        let take = match require_at {
+            Some(h) => *checkpoint == h,
+            None => *checkpoint < last,
+        };
+        if !take {
+            continue;
+        }
+        conn.execute_batch("SAVEPOINT projection")?;
+        let result = (|| -> Result<(), ProjectionError> {
+            for (i, recorded) in events.iter().enumerate() {
+                if recorded.global_position <= *checkpoint {
+                    continue;
+                }
+                let event = decoded[i].get_or_insert_with(|| {
+                    Event::decode(
+                        &recorded.event_type,
+                        recorded.schema_version,
+                        &recorded.payload,
+                    )
+                    .map_err(|e| e.to_string())
+                });
+                let event = event.as_ref().map_err(|detail| ProjectionError::Decode {
+                    position: recorded.global_position,
+                    detail: detail.clone(),
+                })?;
+                p.apply(conn, &Envelope::new(recorded, event))?;
+            }
+            set_checkpoint.execute(params![p.name(), last as i64])?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => conn.execute_batch("RELEASE projection")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK TO projection; RELEASE projection")?;
+                tracing::warn!(projection = p.name(), error = %e, "projection failed; it stays at its checkpoint");
+                conn.execute(
+                    "UPDATE projection_checkpoints SET error = ?2 WHERE name = ?1",
+                    params![p.name(), format!("[{}] {e}", e.code())],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The inline hook's state: the projections and whether the writer's connection was tuned.
+struct Inline {
+    projections: Arc<Vec<Box<dyn Projection>>>,
+    configured: Mutex<bool>,
+}
+
+impl InlineProjector for Inline {
+    fn apply(
+        &self,
+        conn: &Connection,
+        head_before: u64,
+        events: &[RecordedEvent],
+    ) -> Result<(), String> {
+        let mut configured = self.configured.lock().unwrap_or_else(|p| p.into_inner());
+        if !*configured {
+            conn.set_prepared_statement_cache_capacity(256);
+            *configured = true;
+        }
+        apply_batch(conn, &self.projections, events, Some(head_before)).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,515 @@
+//! The bitemporal timeline of each resident: one entry per event of the case file, in
+//! recorded order, answerable as of any instant T.
+//!
+//! As of T means: only entries recorded at or before T exist; a note reads with the last body
+//! recorded at or before T (a later correction is not yet known); a redaction recorded after
+//! T has not happened yet; and the sharing rule is asked at T over the case file as known at
+//! T ([`crate::case_facts::load`]). Each entry carries the basis on which it was shown.
+
+use chrono::{DateTime, Utc};
+use kasane_domain::personal::{ERASED_KEY, PERSONAL_KEY};
+use kasane_domain::vocab::{InfoCategory, NoteCategory};
+use kasane_domain::{
+    AgencyId, Basis, Event, MemberId, NoteFacts, NoteId, ResidentId, Viewer, case_basis, note_basis,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::case_facts::strip_personal;
+use crate::codec::{from_json, from_name, json, micros, name_of, time, uuid};
+use crate::page::{MAX_PAGE, cursor, parse_cursor};
+use crate::{Envelope, Projection, ProjectionError};
+
+/// The projection behind [`timeline`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timeline;
+
+const TABLES: &[&str] = &["timeline", "timeline_notes", "timeline_note_bodies"];
+
+impl Projection for Timeline {
+    fn name(&self) -> &'static str {
+        "timeline"
+    }
+
+    fn version(&self) -> String {
+        "1".into()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        TABLES
+    }
+
+    fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS timeline (
+                position INTEGER PRIMARY KEY,
+                tenant TEXT NOT NULL,
+                resident BLOB NOT NULL,
+                stream_version INTEGER NOT NULL,
+                kind TEXT NOT NULL,
+                recorded_at INTEGER NOT NULL,
+                occurred_at INTEGER NOT NULL,
+                actor_member BLOB,
+                actor_agency BLOB,
+                note_id BLOB,
+                payload TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS timeline_by_resident ON timeline (tenant, resident, position);
+            CREATE TABLE IF NOT EXISTS timeline_notes (
+                note_id BLOB PRIMARY KEY,
+                tenant TEXT NOT NULL,
+                resident BLOB NOT NULL,
+                posted_position INTEGER NOT NULL,
+                posted_at INTEGER NOT NULL,
+                author BLOB NOT NULL,
+                author_agency BLOB NOT NULL,
+                category TEXT NOT NULL,
+                info_categories TEXT NOT NULL,
+                describes_at INTEGER NOT NULL,
+                redacted_at INTEGER,
+                redacted_recorded_at INTEGER
+            );
+            CREATE TABLE IF NOT EXISTS timeline_note_bodies (
+                note_id BLOB NOT NULL,
+                position INTEGER NOT NULL,
+                recorded_at INTEGER NOT NULL,
+                body TEXT,
+                PRIMARY KEY (note_id, position)
+            ) WITHOUT ROWID;",
+        )?;
+        Ok(())
+    }
+
+    fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
+        let Some((resident, note)) = subject(env.event) else {
+            return Ok(());
+        };
+        conn.prepare_cached(
+            "INSERT INTO timeline (position, tenant, resident, stream_version, kind, recorded_at, \
+             occurred_at, actor_member, actor_agency, note_id, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            env.position as i64,
+            env.tenant,
+            resident.0.as_bytes(),
+            env.stream_version as i64,
+            env.event.event_type(),
+            micros(env.recorded_at),
+            micros(env.occurred_at),
+            env.actor.map(|a| *a.member.as_bytes()),
+            env.actor.map(|a| *a.agency.as_bytes()),
+            note.map(|n| *n.0.as_bytes()),
+            serde_json::to_string(env.payload)?,
+        ])?;
+        match env.event {
+            Event::NotePosted(e) => {
+                conn.prepare_cached(
+                    "INSERT INTO timeline_notes (note_id, tenant, resident, posted_position, \
+                     posted_at, author, author_agency, category, info_categories, describes_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?
+                .execute(params![
+                    e.note_id.0.as_bytes(),
+                    env.tenant,
+                    resident.0.as_bytes(),
+                    env.position as i64,
+                    micros(env.occurred_at),
+                    e.author.0.as_bytes(),
+                    e.author_agency.0.as_bytes(),
+                    name_of(&e.category),
+                    json(&e.info_categories)?,
+                    micros(e.describes_at),
+                ])?;
+                insert_body(conn, env, e.note_id, e.body.known())?;
+            }
+            Event::NoteCorrected(e) => insert_body(conn, env, e.note_id, e.body.known())?,
+            Event::NoteRedacted(e) => {
+                conn.prepare_cached(
+                    "UPDATE timeline_notes SET redacted_at = ?2, redacted_recorded_at = ?3 \
+                     WHERE note_id = ?1 AND redacted_at IS NULL",
+                )?
+                .execute(params![
+                    e.note_id.0.as_bytes(),
+                    micros(env.occurred_at),
+                    micros(env.recorded_at)
+                ])?;
+            }
+            Event::ResidentErased(_) => erase(conn, env.tenant, resident)?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn insert_body(
+    conn: &Connection,
+    env: &Envelope<'_>,
+    note: NoteId,
+    body: Option<&String>,
+) -> Result<(), ProjectionError> {
+    conn.prepare_cached(
+        "INSERT INTO timeline_note_bodies (note_id, position, recorded_at, body) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        note.0.as_bytes(),
+        env.position as i64,
+        micros(env.recorded_at),
+        body
+    ])?;
+    Ok(())
+}
+
+/// Crypto-shredding reaches the read model too: every personal value of the resident goes.
+fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), ProjectionError> {
+    let rows: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2",
+        )?
+        .query_map(params![tenant, resident.0.as_bytes()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare_cached("UPDATE timeline SET payload = ?2 WHERE position = ?1")?;
+    for (position, payload) in rows {
+        let mut value: serde_json::Value = serde_json::from_str(&payload)?;
+        strip_personal(&mut value);
+        update.execute(params![position, serde_json::to_string(&value)?])?;
+    }
+    conn.prepare_cached(
+        "UPDATE timeline_note_bodies SET body = NULL WHERE note_id IN \
+         (SELECT note_id FROM timeline_notes WHERE tenant = ?1 AND resident = ?2)",
+    )?
+    .execute(params![tenant, resident.0.as_bytes()])?;
+    Ok(())
+}
+
+/// The resident an event belongs to (case-file events only) and the note it is about.
+fn subject(event: &Event) -> Option<(ResidentId, Option<NoteId>)> {
+    use Event::*;
+    Some(match event {
+        NotePosted(e) => (e.resident_id, Some(e.note_id)),
+        NoteCorrected(e) => (e.resident_id, Some(e.note_id)),
+        NoteRedacted(e) => (e.resident_id, Some(e.note_id)),
+        NoteAcknowledged(e) => (e.resident_id, Some(e.note_id)),
+        ResidentRegistered(e) => (e.resident_id, None),
+        ResidentDetailsChanged(e) => (e.resident_id, None),
+        HouseholdLinked(e) => (e.resident_id, None),
+        HouseholdUnlinked(e) => (e.resident_id, None),
+        CareTeamMemberAdded(e) => (e.resident_id, None),
+        CareTeamMemberRemoved(e) => (e.resident_id, None),
+        ConsentGranted(e) => (e.resident_id, None),
+        ConsentWithdrawn(e) => (e.resident_id, None),
+        ReferralMade(e) => (e.resident_id, None),
+        ReferralAccepted(e) => (e.resident_id, None),
+        ReferralDeclined(e) => (e.resident_id, None),
+        ReferralWithdrawn(e) => (e.resident_id, None),
+        ReferralCompleted(e) => (e.resident_id, None),
+        SupportMeetingRecorded(e) => (e.resident_id, None),
+        SupportPlanSet(e) => (e.resident_id, None),
+        CaseClosed(e) => (e.resident_id, None),
+        CaseReopened(e) => (e.resident_id, None),
+        BreakGlassInvoked(e) => (e.resident_id, None),
+        ResidentErased(e) => (e.resident_id, None),
+        AgencyRegistered(_) | MemberEnrolled(_) | MemberSuspended(_) | MemberReinstated(_)
+        | AccessRecorded(_) => return None,
+    })
+}
+
+/// Which way a timeline page runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Order {
+    /// Newest entry first (what a supporter scrolls).
+    #[default]
+    NewestFirst,
+    /// Recorded order (what an auditor replays).
+    OldestFirst,
+}
+
+/// What to return from a timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineQuery {
+    /// The instant the timeline is read as of (now for a live read).
+    pub at: DateTime<Utc>,
+    /// Page size (clamped to 1..=[`MAX_PAGE`]).
+    pub first: usize,
+    /// Cursor from the previous page.
+    pub after: Option<String>,
+    /// Direction.
+    pub order: Order,
+    /// Only notes of these categories (other entries are left out when set).
+    pub categories: Vec<NoteCategory>,
+    /// Only notes written by members of this agency (other entries are left out when set).
+    pub author_agency: Option<AgencyId>,
+    /// Only entries whose business time is at or after this.
+    pub from: Option<DateTime<Utc>>,
+    /// Only entries whose business time is before this.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl TimelineQuery {
+    /// The first `first` entries as of `at`, newest first, unfiltered.
+    pub fn at(at: DateTime<Utc>, first: usize) -> Self {
+        TimelineQuery {
+            at,
+            first,
+            after: None,
+            order: Order::NewestFirst,
+            categories: Vec::new(),
+            author_agency: None,
+            from: None,
+            until: None,
+        }
+    }
+
+    fn filters_notes(&self) -> bool {
+        !self.categories.is_empty() || self.author_agency.is_some()
+    }
+}
+
+/// A note as the viewer may see it at the query's instant.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NoteView {
+    /// The note.
+    pub note_id: NoteId,
+    /// What kind of note.
+    pub category: NoteCategory,
+    /// The information categories it contains.
+    pub info_categories: Vec<InfoCategory>,
+    /// Who wrote it.
+    pub author: MemberId,
+    /// The author's agency.
+    pub author_agency: AgencyId,
+    /// Business time of the post.
+    pub posted_at: DateTime<Utc>,
+    /// The time the note describes.
+    pub describes_at: DateTime<Utc>,
+    /// The body as last corrected by the instant; `None` when withheld (metadata-only
+    /// basis) or erased.
+    pub body: Option<String>,
+    /// True when a correction was recorded by the instant.
+    pub corrected: bool,
+    /// True when the note was redacted by the instant (only auditors see such notes).
+    pub redacted: bool,
+}
+
+/// One timeline entry as shown to a viewer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// Global position of the event (also its identity in the timeline).
+    pub position: u64,
+    /// Version of the case file after this event.
+    pub stream_version: u64,
+    /// The event type.
+    pub kind: String,
+    /// Server time.
+    pub recorded_at: DateTime<Utc>,
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Who caused it.
+    pub actor_member: Option<MemberId>,
+    /// For which agency.
+    pub actor_agency: Option<AgencyId>,
+    /// Why this viewer may see it (what the access record will say).
+    pub basis: Basis,
+    /// The note, for note entries.
+    pub note: Option<NoteView>,
+    /// The event's payload; personal values opened, or `{"$withheld": true}` for a
+    /// metadata-only basis, or `{"$erased": true}`.
+    pub payload: serde_json::Value,
+}
+
+/// A page of a timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelinePage {
+    /// The visible entries.
+    pub entries: Vec<TimelineEntry>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+    /// The case file's version as of the instant (what an access record reflects).
+    pub up_to_version: u64,
+    /// The basis on which the viewer sees the case file at all.
+    pub case_basis: Basis,
+}
+
+/// A page of `resident`'s timeline as `viewer` may see it as of `q.at`.
+///
+/// The sharing rule filters inside the scan: a page holds `first` visible entries (or ends
+/// the timeline), never fewer because some were hidden. Refused with `NOT_ON_CARE_TEAM`
+/// (or `MEMBER_INACTIVE`) when the viewer may not see the case file at all.
+pub fn timeline(
+    conn: &Connection,
+    tenant: &str,
+    viewer: &Viewer,
+    resident: ResidentId,
+    q: &TimelineQuery,
+) -> Result<TimelinePage, ProjectionError> {
+    let case = crate::case_facts::load(conn, tenant, resident, q.at)?;
+    let case_basis = case_basis(&case, viewer, q.at).map_err(ProjectionError::Refused)?;
+    let first = q.first.clamp(1, MAX_PAGE);
+    let at = micros(q.at);
+    let boundary = match &q.after {
+        Some(c) => parse_cursor(c)?,
+        None => match q.order {
+            Order::NewestFirst => i64::MAX,
+            Order::OldestFirst => 0,
+        },
+    };
+    let sql = match q.order {
+        Order::NewestFirst => {
+            "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
+             t.actor_member, t.actor_agency, t.note_id, t.payload, n.posted_at, n.author, \
+             n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
+             n.redacted_recorded_at, n.posted_position FROM timeline t LEFT JOIN timeline_notes n ON n.note_id = t.note_id \
+             WHERE t.tenant = ?1 AND t.resident = ?2 AND t.position < ?3 AND t.recorded_at <= ?4 \
+             ORDER BY t.position DESC"
+        }
+        Order::OldestFirst => {
+            "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
+             t.actor_member, t.actor_agency, t.note_id, t.payload, n.posted_at, n.author, \
+             n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
+             n.redacted_recorded_at, n.posted_position FROM timeline t LEFT JOIN timeline_notes n ON n.note_id = t.note_id \
+             WHERE t.tenant = ?1 AND t.resident = ?2 AND t.position > ?3 AND t.recorded_at <= ?4 \
+             ORDER BY t.position ASC"
+        }
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![tenant, resident.0.as_bytes(), boundary, at])?;
+    let mut body_stmt = conn.prepare_cached(
+        "SELECT body, position FROM timeline_note_bodies WHERE note_id = ?1 AND recorded_at <= ?2 \
+         ORDER BY position DESC LIMIT 1",
+    )?;
+    let mut entries = Vec::with_capacity(first);
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        let occurred_at = time(row.get(4)?)?;
+        if q.from.is_some_and(|f| occurred_at < f) || q.until.is_some_and(|u| occurred_at >= u) {
+            continue;
+        }
+        let note_id: Option<Vec<u8>> = row.get(7)?;
+        let (basis, note) = match note_id {
+            None if q.filters_notes() => continue,
+            None => (case_basis, None),
+            Some(id) => {
+                let note_id = NoteId(uuid(&id)?);
+                let category: NoteCategory = from_name(&row.get::<_, String>(12)?)?;
+                let author_agency = AgencyId(uuid(&row.get::<_, Vec<u8>>(11)?)?);
+                if !q.categories.is_empty() && !q.categories.contains(&category) {
+                    continue;
+                }
+                if q.author_agency.is_some_and(|a| a != author_agency) {
+                    continue;
+                }
+                let info_categories: Vec<InfoCategory> = from_json(&row.get::<_, String>(13)?)?;
+                let redacted_recorded: Option<i64> = row.get(16)?;
+                let redacted_at = match redacted_recorded {
+                    Some(r) if r <= at => Some(time(row.get(15)?)?),
+                    _ => None,
+                };
+                let posted_at = time(row.get(9)?)?;
+                let facts = NoteFacts {
+                    posted_at,
+                    author_agency,
+                    info_categories: &info_categories,
+                    redacted_at,
+                };
+                let Ok(basis) = note_basis(&case, viewer, facts, q.at) else {
+                    continue;
+                };
+                let (body, body_position): (Option<String>, Option<i64>) = body_stmt
+                    .query_row(params![id, at], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+                    .unwrap_or((None, None));
+                let posted_position: i64 = row.get(17)?;
+                let view = NoteView {
+                    note_id,
+                    category,
+                    author: MemberId(uuid(&row.get::<_, Vec<u8>>(10)?)?),
+                    author_agency,
+                    posted_at,
+                    describes_at: time(row.get(14)?)?,
+                    body: if basis == Basis::AuditorMetadata {
+                        None
+                    } else {
+                        body
+                    },
+                    corrected: body_position.is_some_and(|p| p != posted_position),
+                    redacted: redacted_at.is_some(),
+                    info_categories,
+                };
+                (basis, Some(view))
+            }
+        };
+        if entries.len() == first {
+            more = true;
+            break;
+        }
+        let payload: String = row.get(8)?;
+        let mut payload: serde_json::Value = serde_json::from_str(&payload)?;
+        render_personal(&mut payload, basis == Basis::AuditorMetadata);
+        let position: i64 = row.get(0)?;
+        entries.push(TimelineEntry {
+            position: position as u64,
+            stream_version: row.get::<_, i64>(1)? as u64,
+            kind: row.get(2)?,
+            recorded_at: time(row.get(3)?)?,
+            occurred_at,
+            actor_member: row
+                .get::<_, Option<Vec<u8>>>(5)?
+                .map(|b| uuid(&b))
+                .transpose()?
+                .map(MemberId),
+            actor_agency: row
+                .get::<_, Option<Vec<u8>>>(6)?
+                .map(|b| uuid(&b))
+                .transpose()?
+                .map(AgencyId),
+            basis,
+            note,
+            payload,
+        });
+    }
+    let next_cursor = if more {
+        entries.last().map(|e| cursor(e.position as i64))
+    } else {
+        None
+    };
+    let up_to_version = conn
+        .prepare_cached(
+            "SELECT stream_version FROM timeline WHERE tenant = ?1 AND resident = ?2 \
+             AND recorded_at <= ?3 ORDER BY position DESC LIMIT 1",
+        )?
+        .query_row(params![tenant, resident.0.as_bytes(), at], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()?
+        .unwrap_or(0) as u64;
+    Ok(TimelinePage {
+        entries,
+        next_cursor,
+        up_to_version,
+        case_basis,
+    })
+}
+
+/// Opens `{"$personal": v}` to `v`, or replaces it by `{"$withheld": true}`.
+fn render_personal(value: &mut serde_json::Value, withhold: bool) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(inner) = map.get_mut(PERSONAL_KEY) {
+                *value = if withhold {
+                    serde_json::json!({"$withheld": true})
+                } else {
+                    inner.take()
+                };
+            } else if !map.contains_key(ERASED_KEY) {
+                map.values_mut().for_each(|v| render_personal(v, withhold));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| render_personal(v, withhold))
+        }
+        _ => {}
+    }
+}
