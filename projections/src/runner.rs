@@ -84,8 +84,9 @@ impl ProjectionRunner {
         f(guard.as_mut().expect("opened above"))
     }
 
-    /// Creates missing tables and checkpoints, and resets every projection whose code
-    /// version changed (it then starts again from position 0); returns the names reset.
+    /// Creates missing checkpoints, and resets every projection whose code version changed
+    /// or whose tables are missing (it then starts again from position 0); returns the
+    /// names reset.
     /// Call before installing the inline hook, then [`ProjectionRunner::catch_up`].
     pub fn prepare(&self) -> Result<Vec<String>, ProjectionError> {
         let projections = Arc::clone(&self.projections);
@@ -101,8 +102,9 @@ impl ProjectionRunner {
                         |r| r.get(0),
                     )
                     .optional()?;
+                let complete = tables_exist(&tx, p.as_ref())?;
                 match stored {
-                    Some(v) if v == p.version() => p.create(&tx)?,
+                    Some(v) if v == p.version() && complete => p.create(&tx)?,
                     Some(_) => {
                         reset_one(&tx, p.as_ref())?;
                         reset.push(p.name().to_owned());
@@ -272,6 +274,19 @@ fn read_checkpoints(
         out.push((p.name().to_owned(), version, position as u64, error));
     }
     Ok(out)
+}
+
+/// False when any of the projection's tables is missing (dropped by hand, say): its rows
+/// cannot be trusted to match its checkpoint any more.
+fn tables_exist(conn: &Connection, p: &dyn Projection) -> Result<bool, ProjectionError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?;
+    for table in p.tables() {
+        if !stmt.exists([table])? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn reset_one(conn: &Connection, p: &dyn Projection) -> Result<(), ProjectionError> {

@@ -17,6 +17,9 @@ pub enum ProjectionsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Bring every projection up to date, as the server does at start: rebuild those whose
+    /// code version changed or whose tables are missing, catch up the rest.
+    Update,
     /// Drop and rebuild projections from the log (all of them when no name is given).
     Rebuild {
         /// Names as `status` shows them.
@@ -60,6 +63,26 @@ pub async fn run(opts: &StoreOptions, cmd: ProjectionsCommand) -> Result<ExitCod
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        ProjectionsCommand::Update => {
+            let started = Instant::now();
+            let (store, runner) = opts.open_existing_with_projections(true).await?;
+            let head = store.head_position().await?;
+            let status = runner.status(head)?;
+            store.close().await;
+            println!(
+                "projections are at {head} of {head} events ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(bad) = status.iter().find(|s| s.error.is_some() || s.lag > 0) {
+                anyhow::bail!(
+                    "projection {} is at {} of {head}: {}",
+                    bad.name,
+                    bad.position,
+                    bad.error.as_deref().unwrap_or("still behind")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         ProjectionsCommand::Rebuild { names } => {
             let (store, runner) = opts.open_existing_with_projections(false).await?;
