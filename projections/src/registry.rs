@@ -25,5 +25,10 @@ pub fn all(settings: &ProjectionSettings) -> Vec<Box<dyn Projection>> {
         Box::new(crate::timeline::Timeline),
         Box::new(crate::care_team::CareTeam),
         Box::new(crate::consents::Consents),
+        Box::new(crate::directory::DirectoryProjection),
+        Box::new(crate::referrals::ReferralBoards),
+        Box::new(crate::acks::Acknowledgements),
+        Box::new(crate::household::HouseholdGraph),
+        Box::new(crate::access_ledger::AccessLedger),
     ]
 }

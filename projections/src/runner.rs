@@ -235,7 +235,7 @@ impl ProjectionRunner {
             .unwrap_or(0))
     }
 
-    fn checkpoints(&self) -> Result<Vec<(String, String, u64, Option<String>)>, ProjectionError> {
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, ProjectionError> {
         let projections = Arc::clone(&self.projections);
         self.with_conn(|conn| read_checkpoints(conn, &projections))
     }
@@ -256,11 +256,14 @@ impl ProjectionRunner {
     }
 }
 
+/// A checkpoint row: name, version, position, last error.
+type Checkpoint = (String, String, u64, Option<String>);
+
 /// Checkpoints as stored, one per projection (a projection without a row is at 0).
 fn read_checkpoints(
     conn: &Connection,
     projections: &[Box<dyn Projection>],
-) -> Result<Vec<(String, String, u64, Option<String>)>, ProjectionError> {
+) -> Result<Vec<Checkpoint>, ProjectionError> {
     conn.execute_batch(CHECKPOINTS)?;
     let mut stmt = conn.prepare_cached(
         "SELECT version, position, error FROM projection_checkpoints WHERE name = ?1",
