@@ -1,1 +1,822 @@
-//! (being written)
+//! Monthly aggregates for welfare centers' reports: counts of notes, consultations, residents,
+//! cases, referrals, meetings, consents, break-glass, acknowledgements and reads per month,
+//! broken down by dimension (category, support area, agency, profession, …), and referral
+//! response times. Nothing here is personal data: counts, enum names, agency ids, and (in the
+//! private helper tables) bare resident, member and referral ids.
+//!
+//! Months are cut in the projection's time zone (the tenant's; Asia/Tokyo by default) from each
+//! event's `occurred_at`; the zone is part of [`Projection::version`], so changing it rebuilds.
+//!
+//! Storage: `monthly_counts` holds one row per combination of dimension values of a metric
+//! (`d1..d4`, `''` when unused; e.g. a note's category, the resident's support areas at the
+//! time as a JSON list, the author's agency and profession), so each event costs one upsert;
+//! [`month_report`] rolls the combinations up into one map per dimension, counting a
+//! resident with two support areas once in each. Helper tables fed by the same events keep
+//! the projection self-contained: `monthly_residents` (current support areas),
+//! `monthly_members` (agency and profession) and `monthly_referrals` (one row per referral:
+//! receiving agency, made and first-answered times).
+//!
+//! A referral's response time counts in the month of its first answer (accepted or declined)
+//! in the zone: the month in which the figure became known, so a closed month's figure does
+//! not change when old referrals are answered later. Withdrawals are not answers.
+
+use crate::codec::{json, micros, uuid};
+use crate::{Envelope, Projection, ProjectionError};
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+use kasane_domain::{AgencyId, Event, ReferralId, ResidentId};
+use rusqlite::types::{ToSql, Value};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The projection behind monthly reports, cutting months in one time zone.
+#[derive(Clone, Copy, Debug)]
+pub struct MonthlyAggregates {
+    tz: Tz,
+}
+
+impl MonthlyAggregates {
+    /// Aggregates whose months are cut in `tz` (the tenant's zone).
+    pub fn new(tz: Tz) -> Self {
+        MonthlyAggregates { tz }
+    }
+
+    /// The month ("YYYY-MM") that instant `at` falls in, in this projection's zone.
+    pub fn month_of(&self, at: DateTime<Utc>) -> String {
+        let local = at.with_timezone(&self.tz);
+        format!("{:04}-{:02}", local.year(), local.month())
+    }
+}
+
+impl Default for MonthlyAggregates {
+    fn default() -> Self {
+        MonthlyAggregates::new(chrono_tz::Asia::Tokyo)
+    }
+}
+
+const TABLES: &[&str] = &[
+    "monthly_counts",
+    "monthly_residents",
+    "monthly_members",
+    "monthly_referrals",
+];
+
+/// Every metric with the dimension names of `d1..d4` (`""`: unused). `support_area` columns
+/// hold a JSON list, rolled up once per area (`none` for a resident without areas).
+const METRICS: &[(&str, [&str; 4])] = &[
+    (
+        "notes_posted",
+        ["category", "support_area", "agency", "profession"],
+    ),
+    ("residents_registered", ["support_area", "agency", "", ""]),
+    ("cases_closed", ["support_area", "", "", ""]),
+    ("cases_reopened", ["support_area", "", "", ""]),
+    (
+        "referrals_made",
+        ["from_agency", "to_agency", "urgency", ""],
+    ),
+    ("referrals_accepted", ["to_agency", "", "", ""]),
+    ("referrals_declined", ["to_agency", "", "", ""]),
+    ("referrals_completed", ["to_agency", "", "", ""]),
+    ("referrals_withdrawn", ["to_agency", "", "", ""]),
+    ("support_meetings", ["kind", "convened_by", "", ""]),
+    ("consents_granted", ["method", "", "", ""]),
+    ("consents_withdrawn", ["", "", "", ""]),
+    ("break_glass", ["agency", "", "", ""]),
+    ("acknowledgements", ["agency", "", "", ""]),
+    ("access_records", ["agency", "kind", "", ""]),
+];
+
+/// Notes of category consultation, reported by the same dimensions as notes (no rows of its own).
+const CONSULTATIONS: &str = "consultations";
+
+/// An insert into `monthly_counts` that adds one to the row when it exists.
+macro_rules! bump_sql {
+    ($values:literal) => {
+        concat!(
+            "INSERT INTO monthly_counts (tenant, month, metric, d1, d2, d3, d4, count) ",
+            $values,
+            " ON CONFLICT (tenant, month, metric, d1, d2, d3, d4) DO UPDATE SET count = count + 1"
+        )
+    };
+}
+
+/// ?1 tenant, ?2 month, ?3 metric, ?4..?7 the dimension values d1..d4.
+const BUMP: &str = bump_sql!("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)");
+/// Parameters as [`BUMP`]'s, but d1 = the current support areas of resident ?4.
+const BUMP_BY_AREAS: &str = bump_sql!(
+    "SELECT ?1, ?2, ?3, IFNULL((SELECT areas FROM monthly_residents \
+     WHERE tenant = ?1 AND resident = ?4), '[]'), ?5, ?6, ?7, 1 WHERE true"
+);
+/// Parameters as [`BUMP`]'s, but d1 = the receiving agency of referral ?4.
+const BUMP_BY_REFERRAL: &str = bump_sql!(
+    "SELECT ?1, ?2, ?3, to_agency, ?5, ?6, ?7, 1 FROM monthly_referrals \
+     WHERE tenant = ?1 AND referral = ?4"
+);
+/// A note: ?3 category, d2 = the areas of resident ?4, ?5 agency, d4 = the profession of author ?6.
+const BUMP_NOTE: &str = bump_sql!(
+    "SELECT ?1, ?2, 'notes_posted', ?3, IFNULL((SELECT areas FROM monthly_residents \
+     WHERE tenant = ?1 AND resident = ?4), '[]'), ?5, IFNULL((SELECT profession \
+     FROM monthly_members WHERE tenant = ?1 AND member = ?6), 'unknown'), 1 WHERE true"
+);
+
+impl Projection for MonthlyAggregates {
+    fn name(&self) -> &'static str {
+        "monthly_aggregates"
+    }
+
+    fn version(&self) -> String {
+        format!("1+{}", self.tz.name())
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        TABLES
+    }
+
+    fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS monthly_counts (
+                tenant TEXT NOT NULL,
+                month TEXT NOT NULL,
+                metric TEXT NOT NULL,
+                d1 NOT NULL, d2 NOT NULL, d3 NOT NULL, d4 NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (tenant, month, metric, d1, d2, d3, d4)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS monthly_residents (
+                tenant TEXT NOT NULL,
+                resident BLOB NOT NULL,
+                areas TEXT NOT NULL,
+                PRIMARY KEY (tenant, resident)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS monthly_members (
+                tenant TEXT NOT NULL,
+                member BLOB NOT NULL,
+                agency BLOB NOT NULL,
+                profession TEXT NOT NULL,
+                PRIMARY KEY (tenant, member)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS monthly_referrals (
+                tenant TEXT NOT NULL,
+                referral BLOB NOT NULL,
+                to_agency BLOB NOT NULL,
+                made_at INTEGER NOT NULL,
+                answered_at INTEGER,
+                answer_month TEXT,
+                PRIMARY KEY (tenant, referral)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS monthly_referrals_by_answer
+                ON monthly_referrals (tenant, answer_month) WHERE answer_month IS NOT NULL;",
+        )?;
+        Ok(())
+    }
+
+    fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
+        use Event as E;
+        let (t, month) = (env.tenant, self.month_of(env.occurred_at));
+        let none: &dyn ToSql = &"";
+        let run = |sql: &str, metric: &str, d: [&dyn ToSql; 4]| -> Result<(), ProjectionError> {
+            conn.prepare_cached(sql)?
+                .execute(params![t, month, metric, d[0], d[1], d[2], d[3]])?;
+            Ok(())
+        };
+        // Metrics with one dimension.
+        let one =
+            |sql: &str, metric: &str, d1: &dyn ToSql| run(sql, metric, [d1, none, none, none]);
+        let by_areas = |metric: &str, r: ResidentId| one(BUMP_BY_AREAS, metric, r.0.as_bytes());
+        let by_referral =
+            |metric: &str, r: ReferralId| one(BUMP_BY_REFERRAL, metric, r.0.as_bytes());
+        match env.event {
+            E::MemberEnrolled(e) => {
+                conn.prepare_cached(
+                    "INSERT INTO monthly_members (tenant, member, agency, profession) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE \
+                     SET agency = excluded.agency, profession = excluded.profession",
+                )?
+                .execute(params![
+                    t,
+                    e.member_id.0.as_bytes(),
+                    e.agency_id.0.as_bytes(),
+                    e.profession.as_str()
+                ])?;
+            }
+            E::ResidentRegistered(e) => {
+                let areas = json(&e.support_areas)?;
+                set_areas(conn, t, e.resident_id, &areas)?;
+                let agency = e.registered_by_agency.0.as_bytes();
+                run(BUMP, "residents_registered", [&areas, agency, none, none])?;
+            }
+            E::ResidentDetailsChanged(e) => {
+                if let Some(areas) = &e.support_areas {
+                    set_areas(conn, t, e.resident_id, &json(areas)?)?;
+                }
+            }
+            E::NotePosted(e) => {
+                let (resident, author) = (e.resident_id.0.as_bytes(), e.author.0.as_bytes());
+                let (category, agency) = (e.category.as_str(), e.author_agency.0.as_bytes());
+                conn.prepare_cached(BUMP_NOTE)?
+                    .execute(params![t, month, category, resident, agency, author])?;
+            }
+            E::CaseClosed(e) => by_areas("cases_closed", e.resident_id)?,
+            E::CaseReopened(e) => by_areas("cases_reopened", e.resident_id)?,
+            E::ReferralMade(e) => {
+                let (referral, at) = (e.referral_id.0.as_bytes(), micros(env.occurred_at));
+                let (from, to) = (e.from_agency.0.as_bytes(), e.to_agency.0.as_bytes());
+                conn.prepare_cached(
+                    "INSERT INTO monthly_referrals (tenant, referral, to_agency, made_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![t, referral, to, at])?;
+                run(
+                    BUMP,
+                    "referrals_made",
+                    [from, to, &e.urgency.as_str(), none],
+                )?;
+            }
+            E::ReferralAccepted(e) => {
+                first_answer(conn, env, &month, e.referral_id)?;
+                by_referral("referrals_accepted", e.referral_id)?;
+            }
+            E::ReferralDeclined(e) => {
+                first_answer(conn, env, &month, e.referral_id)?;
+                by_referral("referrals_declined", e.referral_id)?;
+            }
+            E::ReferralCompleted(e) => by_referral("referrals_completed", e.referral_id)?,
+            E::ReferralWithdrawn(e) => by_referral("referrals_withdrawn", e.referral_id)?,
+            E::SupportMeetingRecorded(e) => {
+                let (kind, by) = (e.kind.as_str(), e.convened_by.0.as_bytes());
+                run(BUMP, "support_meetings", [&kind, by, none, none])?;
+            }
+            E::ConsentGranted(e) => one(BUMP, "consents_granted", &e.method.as_str())?,
+            E::ConsentWithdrawn(_) => one(BUMP, "consents_withdrawn", none)?,
+            E::BreakGlassInvoked(e) => one(BUMP, "break_glass", e.agency_id.0.as_bytes())?,
+            E::NoteAcknowledged(e) => one(BUMP, "acknowledgements", e.agency_id.0.as_bytes())?,
+            E::AccessRecorded(e) => {
+                let (agency, kind) = (e.agency_id.0.as_bytes(), e.kind.as_str());
+                run(BUMP, "access_records", [agency, &kind, none, none])?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn set_areas(
+    conn: &Connection,
+    tenant: &str,
+    resident: ResidentId,
+    areas: &str,
+) -> Result<(), ProjectionError> {
+    conn.prepare_cached(
+        "INSERT INTO monthly_residents (tenant, resident, areas) VALUES (?1, ?2, ?3) \
+         ON CONFLICT DO UPDATE SET areas = excluded.areas",
+    )?
+    .execute(params![tenant, resident.0.as_bytes(), areas])?;
+    Ok(())
+}
+
+/// Records when a referral was first answered (a later answer keeps the first).
+fn first_answer(
+    conn: &Connection,
+    env: &Envelope<'_>,
+    month: &str,
+    referral: ReferralId,
+) -> Result<(), ProjectionError> {
+    conn.prepare_cached(
+        "UPDATE monthly_referrals SET answered_at = ?3, answer_month = ?4 \
+         WHERE tenant = ?1 AND referral = ?2 AND answered_at IS NULL",
+    )?
+    .execute(params![
+        env.tenant,
+        referral.0.as_bytes(),
+        micros(env.occurred_at),
+        month
+    ])?;
+    Ok(())
+}
+
+/// Every count of one month: metric → its total and its breakdown per dimension.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonthReport {
+    /// The month, "YYYY-MM" in the projection's zone.
+    pub month: String,
+    /// Every metric (zero when nothing happened), by name.
+    pub metrics: BTreeMap<String, MetricCounts>,
+}
+
+/// One metric of a month.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MetricCounts {
+    /// How many events; a breakdown by support area may add up to more (several areas).
+    pub total: u64,
+    /// Dimension (`category`, `support_area`, `agency`, …) → key (serde name or agency id) → count.
+    pub by: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Referral response times of the referrals first answered in one month.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResponseStats {
+    /// How many referrals were answered (accepted or declined).
+    pub answered: u64,
+    /// Median (nearest rank) seconds from made to answered; `None` when nothing was answered.
+    pub median_seconds: Option<i64>,
+    /// 90th percentile (nearest rank) in seconds.
+    pub p90_seconds: Option<i64>,
+    /// Mean in seconds.
+    pub mean_seconds: Option<f64>,
+    /// The same figures per receiving agency.
+    pub by_agency: BTreeMap<AgencyId, ResponseFigures>,
+}
+
+/// Response-time figures of one receiving agency.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResponseFigures {
+    /// How many referrals it answered.
+    pub answered: u64,
+    /// Median (nearest rank) seconds.
+    pub median_seconds: i64,
+    /// 90th percentile (nearest rank) seconds.
+    pub p90_seconds: i64,
+    /// Mean seconds.
+    pub mean_seconds: f64,
+}
+
+/// All counts of `month` ("YYYY-MM") for `tenant`, rolled up per dimension.
+pub fn month_report(
+    conn: &Connection,
+    tenant: &str,
+    month: &str,
+) -> Result<MonthReport, ProjectionError> {
+    let mut metrics: BTreeMap<String, MetricCounts> = METRICS
+        .iter()
+        .map(|(m, _)| m.to_string())
+        .chain([CONSULTATIONS.to_string()])
+        .map(|m| (m, MetricCounts::default()))
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT metric, d1, d2, d3, d4, count FROM monthly_counts \
+         WHERE tenant = ?1 AND month = ?2",
+    )?;
+    let mut rows = stmt.query(params![tenant, month])?;
+    while let Some(row) = rows.next()? {
+        let metric: String = row.get(0)?;
+        let Some(&(name, dims)) = METRICS.iter().find(|(m, _)| *m == metric) else {
+            return Err(ProjectionError::Corrupt(format!(
+                "unknown metric {metric:?}"
+            )));
+        };
+        let keys = [
+            key(row.get(1)?)?,
+            key(row.get(2)?)?,
+            key(row.get(3)?)?,
+            key(row.get(4)?)?,
+        ];
+        let count = row.get::<_, i64>(5)? as u64;
+        if let Some(counts) = metrics.get_mut(name) {
+            add(counts, dims, &keys, count)?;
+        }
+        if name == "notes_posted" && keys[0] == "consultation" {
+            let dims = ["", dims[1], dims[2], dims[3]];
+            if let Some(counts) = metrics.get_mut(CONSULTATIONS) {
+                add(counts, dims, &keys, count)?;
+            }
+        }
+    }
+    Ok(MonthReport {
+        month: month.to_owned(),
+        metrics,
+    })
+}
+
+fn add(
+    counts: &mut MetricCounts,
+    dims: [&str; 4],
+    keys: &[String; 4],
+    n: u64,
+) -> Result<(), ProjectionError> {
+    counts.total += n;
+    for (dim, key) in dims.iter().zip(keys).filter(|(d, _)| !d.is_empty()) {
+        let by = counts.by.entry(dim.to_string()).or_default();
+        if *dim == "support_area" {
+            let areas: Vec<String> = crate::codec::from_json(key)?;
+            if areas.is_empty() {
+                *by.entry("none".into()).or_default() += n;
+            }
+            for area in areas {
+                *by.entry(area).or_default() += n;
+            }
+        } else {
+            *by.entry(key.clone()).or_default() += n;
+        }
+    }
+    Ok(())
+}
+
+/// A dimension value as reported: text as stored, ids in their hyphenated form.
+fn key(value: Value) -> Result<String, ProjectionError> {
+    match value {
+        Value::Text(s) => Ok(s),
+        Value::Blob(b) => Ok(uuid(&b)?.to_string()),
+        other => Err(ProjectionError::Corrupt(format!(
+            "dimension value {other:?}"
+        ))),
+    }
+}
+
+/// The months (ascending "YYYY-MM") in which anything was counted for `tenant`.
+pub fn months(conn: &Connection, tenant: &str) -> Result<Vec<String>, ProjectionError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT month FROM monthly_counts WHERE tenant = ?1 ORDER BY month",
+    )?;
+    let months = stmt.query_map([tenant], |r| r.get(0))?;
+    Ok(months.collect::<Result<_, _>>()?)
+}
+
+/// Response times of the referrals first answered in `month` (see the module doc).
+pub fn referral_response(
+    conn: &Connection,
+    tenant: &str,
+    month: &str,
+) -> Result<ResponseStats, ProjectionError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT to_agency, answered_at - made_at FROM monthly_referrals \
+         WHERE tenant = ?1 AND answer_month = ?2",
+    )?;
+    let mut rows = stmt.query(params![tenant, month])?;
+    let mut all = Vec::new();
+    let mut per_agency: BTreeMap<AgencyId, Vec<i64>> = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let agency = AgencyId(uuid(&row.get::<_, Vec<u8>>(0)?)?);
+        let seconds = (row.get::<_, i64>(1)? / 1_000_000).max(0);
+        all.push(seconds);
+        per_agency.entry(agency).or_default().push(seconds);
+    }
+    let overall = figures(&mut all);
+    Ok(ResponseStats {
+        answered: all.len() as u64,
+        median_seconds: overall.as_ref().map(|f| f.median_seconds),
+        p90_seconds: overall.as_ref().map(|f| f.p90_seconds),
+        mean_seconds: overall.as_ref().map(|f| f.mean_seconds),
+        by_agency: per_agency
+            .into_iter()
+            .filter_map(|(a, mut s)| figures(&mut s).map(|f| (a, f)))
+            .collect(),
+    })
+}
+
+fn figures(seconds: &mut [i64]) -> Option<ResponseFigures> {
+    if seconds.is_empty() {
+        return None;
+    }
+    seconds.sort_unstable();
+    let n = seconds.len();
+    // Nearest rank: the smallest value with at least p% of the values at or below it.
+    let rank = |percent: usize| seconds[(percent * n).div_ceil(100).max(1) - 1];
+    Some(ResponseFigures {
+        answered: n as u64,
+        median_seconds: rank(50),
+        p90_seconds: rank(90),
+        mean_seconds: seconds.iter().sum::<i64>() as f64 / n as f64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{Harness, TENANT, day};
+    use chrono::{Duration, TimeZone};
+    use kasane_domain::events::*;
+    use kasane_domain::vocab::*;
+    use kasane_domain::{ConsentId, MemberId, NoteId, Personal};
+    use uuid::Uuid;
+
+    const CLINIC: AgencyId = AgencyId(Uuid::from_u128(0xa1));
+    const OFFICE: AgencyId = AgencyId(Uuid::from_u128(0xa2));
+    const NURSE: MemberId = MemberId(Uuid::from_u128(0xb1));
+    const MANAGER: MemberId = MemberId(Uuid::from_u128(0xb2));
+    const NOVEMBER: &str = "2026-11";
+
+    fn rid(n: u128) -> ResidentId {
+        ResidentId(Uuid::from_u128(0xc00 + n))
+    }
+
+    fn text(s: &str) -> Personal<String> {
+        Personal::Known(s.to_owned())
+    }
+
+    fn enroll(h: &mut Harness, member_id: MemberId, agency_id: AgencyId, profession: Profession) {
+        let (name, kana, roles) = (text("某"), text("ボウ"), vec![Role::Supporter]);
+        let e = MemberEnrolled {
+            member_id,
+            agency_id,
+            name,
+            kana,
+            profession,
+            roles,
+        };
+        h.apply(e, day(1), None);
+    }
+
+    fn register(h: &mut Harness, n: u128, areas: &[SupportArea]) {
+        let e = ResidentRegistered {
+            resident_id: rid(n),
+            name: text("山田 花子"),
+            kana: text("ヤマダ ハナコ"),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1940, 4, 1).unwrap().into(),
+            address: Personal::Known(None),
+            support_areas: areas.to_vec(),
+            registered_by: MANAGER,
+            registered_by_agency: OFFICE,
+        };
+        h.apply(e, day(1), None);
+    }
+
+    fn note(h: &mut Harness, n: u128, author: MemberId, category: NoteCategory, at: DateTime<Utc>) {
+        let e = NotePosted {
+            resident_id: rid(n),
+            note_id: NoteId(Uuid::now_v7()),
+            author,
+            author_agency: if author == NURSE { CLINIC } else { OFFICE },
+            category,
+            info_categories: vec![InfoCategory::Health],
+            body: text("訪問しました"),
+            describes_at: at,
+            attachments: vec![],
+        };
+        h.apply(e, at, None);
+    }
+
+    fn refer(
+        h: &mut Harness,
+        n: u128,
+        to: AgencyId,
+        urgency: Urgency,
+        at: DateTime<Utc>,
+    ) -> ReferralId {
+        let referral_id = ReferralId(Uuid::now_v7());
+        let e = ReferralMade {
+            resident_id: rid(n),
+            referral_id,
+            from_agency: if to == CLINIC { OFFICE } else { CLINIC },
+            to_agency: to,
+            made_by: MANAGER,
+            reason: text("通院支援"),
+            requested_support: vec![SupportKind::Medical],
+            urgency,
+            due_on: None,
+            shared_notes: vec![],
+        };
+        h.apply(e, at, None);
+        referral_id
+    }
+
+    fn accept(h: &mut Harness, n: u128, referral_id: ReferralId, at: DateTime<Utc>) {
+        let (resident_id, accepted_by) = (rid(n), NURSE);
+        let e = ReferralAccepted {
+            resident_id,
+            referral_id,
+            accepted_by,
+            comment: None,
+        };
+        h.apply(e, at, None);
+    }
+
+    /// Two members, resident 1 (elderly + disability) and 2 (child).
+    fn town(tz: Tz) -> Harness {
+        let mut h = Harness::new(vec![Box::new(MonthlyAggregates::new(tz))]);
+        enroll(&mut h, NURSE, CLINIC, Profession::VisitingNurse);
+        enroll(&mut h, MANAGER, OFFICE, Profession::CareManager);
+        register(&mut h, 1, &[SupportArea::Disability, SupportArea::Elderly]);
+        register(&mut h, 2, &[SupportArea::Child]);
+        h
+    }
+
+    fn report(h: &Harness, month: &str) -> MonthReport {
+        month_report(&h.conn, TENANT, month).unwrap()
+    }
+
+    /// One dimension of a metric as (key, count) pairs.
+    fn by(r: &MonthReport, metric: &str, dim: &str) -> Vec<(String, u64)> {
+        let counts = r.metrics[metric].by.get(dim).cloned().unwrap_or_default();
+        counts.into_iter().collect()
+    }
+
+    fn pairs(p: &[(&str, u64)]) -> Vec<(String, u64)> {
+        p.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn months_are_cut_in_the_zone() {
+        let at = Utc.with_ymd_and_hms(2026, 10, 31, 15, 30, 0).unwrap();
+        for (tz, month, other) in [
+            (chrono_tz::Asia::Tokyo, "2026-11", "2026-10"),
+            (chrono_tz::UTC, "2026-10", "2026-11"),
+        ] {
+            let mut h = town(tz);
+            note(&mut h, 2, NURSE, NoteCategory::Visit, at);
+            assert_eq!(report(&h, month).metrics["notes_posted"].total, 1, "{tz}");
+            assert_eq!(report(&h, other).metrics["notes_posted"].total, 0, "{tz}");
+        }
+        assert_eq!(MonthlyAggregates::default().version(), "1+Asia/Tokyo");
+        assert_eq!(MonthlyAggregates::new(chrono_tz::UTC).version(), "1+UTC");
+    }
+
+    #[test]
+    fn notes_count_once_per_area_with_the_authors_profession() {
+        let mut h = town(chrono_tz::Asia::Tokyo);
+        note(&mut h, 1, NURSE, NoteCategory::Visit, day(2));
+        note(&mut h, 1, MANAGER, NoteCategory::Consultation, day(3));
+        note(&mut h, 2, NURSE, NoteCategory::Consultation, day(4));
+        let r = report(&h, NOVEMBER);
+        assert_eq!(r.metrics["notes_posted"].total, 3);
+        let areas = pairs(&[("child", 1), ("disability", 2), ("elderly", 2)]);
+        assert_eq!(by(&r, "notes_posted", "support_area"), areas);
+        let professions = pairs(&[("care_manager", 1), ("visiting_nurse", 2)]);
+        assert_eq!(by(&r, "notes_posted", "profession"), professions);
+        let agencies = [(CLINIC.to_string(), 2), (OFFICE.to_string(), 1)];
+        assert_eq!(by(&r, "notes_posted", "agency"), agencies.to_vec());
+        let categories = pairs(&[("consultation", 2), ("visit", 1)]);
+        assert_eq!(by(&r, "notes_posted", "category"), categories);
+        assert_eq!(r.metrics["consultations"].total, 2);
+        let areas = pairs(&[("child", 1), ("disability", 1), ("elderly", 1)]);
+        assert_eq!(by(&r, "consultations", "support_area"), areas);
+        let professions = pairs(&[("care_manager", 1), ("visiting_nurse", 1)]);
+        assert_eq!(by(&r, "consultations", "profession"), professions);
+        // Areas as they are when the note is posted.
+        let change = ResidentDetailsChanged {
+            resident_id: rid(2),
+            name: None,
+            kana: None,
+            birth_date: None,
+            address: None,
+            support_areas: Some(vec![]),
+        };
+        h.apply(change, day(5), None);
+        note(&mut h, 2, NURSE, NoteCategory::Visit, day(6));
+        let areas = pairs(&[("child", 1), ("disability", 2), ("elderly", 2), ("none", 1)]);
+        assert_eq!(
+            by(&report(&h, NOVEMBER), "notes_posted", "support_area"),
+            areas
+        );
+        assert_eq!(months(&h.conn, TENANT).unwrap(), vec![NOVEMBER.to_string()]);
+    }
+
+    #[test]
+    fn response_times_count_in_the_month_of_the_answer() {
+        let mut h = town(chrono_tz::Asia::Tokyo);
+        let a = refer(&mut h, 1, CLINIC, Urgency::Urgent, day(2));
+        let b = refer(&mut h, 1, CLINIC, Urgency::Routine, day(2));
+        let c = refer(&mut h, 2, OFFICE, Urgency::Routine, day(3));
+        let october = Utc.with_ymd_and_hms(2026, 10, 20, 0, 0, 0).unwrap();
+        let old = refer(&mut h, 2, OFFICE, Urgency::Soon, october);
+        accept(&mut h, 1, a, day(2) + Duration::hours(1));
+        let (resident_id, declined_by, reason) = (rid(1), NURSE, "満員".to_owned());
+        let declined = ReferralDeclined {
+            resident_id,
+            referral_id: b,
+            declined_by,
+            reason,
+        };
+        h.apply(declined, day(2) + Duration::hours(2), None);
+        accept(&mut h, 2, c, day(3) + Duration::hours(10));
+        accept(&mut h, 2, c, day(9)); // a second answer keeps the first
+        accept(&mut h, 2, old, day(1));
+        let s = referral_response(&h.conn, TENANT, NOVEMBER).unwrap();
+        // 3600, 7200, 36000 and the October referral's 12 days + 9 h.
+        let old_secs = (day(1) - october).num_seconds();
+        assert_eq!(old_secs, 12 * 86400 + 9 * 3600);
+        assert_eq!(
+            (s.answered, s.median_seconds, s.p90_seconds),
+            (4, Some(7200), Some(old_secs))
+        );
+        assert_eq!(
+            s.mean_seconds,
+            Some((3600 + 7200 + 36000 + old_secs) as f64 / 4.0)
+        );
+        let clinic = &s.by_agency[&CLINIC];
+        assert_eq!(
+            (clinic.answered, clinic.median_seconds, clinic.p90_seconds),
+            (2, 3600, 7200)
+        );
+        assert_eq!(clinic.mean_seconds, 5400.0);
+        assert_eq!(s.by_agency[&OFFICE].answered, 2);
+        let october = referral_response(&h.conn, TENANT, "2026-10").unwrap();
+        assert_eq!(
+            (
+                october.answered,
+                october.median_seconds,
+                october.by_agency.len()
+            ),
+            (0, None, 0)
+        );
+        let r = report(&h, NOVEMBER);
+        assert_eq!(
+            by(&r, "referrals_made", "urgency"),
+            pairs(&[("routine", 2), ("urgent", 1)])
+        );
+        assert_eq!(
+            by(&r, "referrals_accepted", "to_agency"),
+            vec![(CLINIC.to_string(), 1), (OFFICE.to_string(), 3)]
+        );
+        assert_eq!(
+            by(&r, "referrals_declined", "to_agency"),
+            vec![(CLINIC.to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_month_report() {
+        let mut h = town(chrono_tz::Asia::Tokyo);
+        note(&mut h, 1, NURSE, NoteCategory::Visit, day(2));
+        note(&mut h, 2, MANAGER, NoteCategory::Consultation, day(2));
+        let referral_id = refer(&mut h, 1, CLINIC, Urgency::Soon, day(3));
+        accept(&mut h, 1, referral_id, day(4));
+        let (resident_id, completed_by, outcome) = (rid(1), NURSE, text("済"));
+        let e = ReferralCompleted {
+            resident_id,
+            referral_id,
+            completed_by,
+            outcome,
+        };
+        h.apply(e, day(20), None);
+        let e = SupportMeetingRecorded {
+            resident_id: rid(1),
+            meeting_id: kasane_domain::MeetingId(Uuid::from_u128(0xe1)),
+            kind: MeetingKind::Statutory,
+            held_at: day(5),
+            convened_by: OFFICE,
+            attendees: vec![],
+            agenda: text("役割分担"),
+            decisions: text("週2回訪問"),
+            next_review_on: None,
+        };
+        h.apply(e, day(5), None);
+        let e = ConsentGranted {
+            resident_id: rid(1),
+            consent_id: ConsentId(Uuid::from_u128(0xf1)),
+            agencies: vec![CLINIC],
+            categories: vec![InfoCategory::Health],
+            purpose: "在宅療養".into(),
+            method: ConsentMethod::Written,
+            obtained_by: MANAGER,
+            valid_from: day(6),
+            valid_until: None,
+            document_ref: None,
+        };
+        h.apply(e, day(6), None);
+        let (resident_id, note_id, member_id, agency_id) =
+            (rid(1), NoteId(Uuid::nil()), NURSE, CLINIC);
+        h.apply(
+            NoteAcknowledged {
+                resident_id,
+                note_id,
+                member_id,
+                agency_id,
+            },
+            day(7),
+            None,
+        );
+        let e = BreakGlassInvoked {
+            resident_id: rid(2),
+            grant_id: kasane_domain::BreakGlassId(Uuid::from_u128(0xf2)),
+            member_id: NURSE,
+            agency_id: CLINIC,
+            justification: text("救急搬送"),
+            categories: vec![InfoCategory::Health],
+            expires_at: day(9),
+        };
+        h.apply(e, day(8), None);
+        let (resident_id, kind, items) = (rid(2), AccessKind::TimelinePage, vec![]);
+        let e = AccessRecorded {
+            resident_id,
+            member_id,
+            agency_id,
+            kind,
+            up_to_version: 3,
+            items,
+        };
+        h.apply(e, day(8), None);
+        let (reason, by) = ("転居".to_owned(), MANAGER);
+        h.apply(
+            CaseClosed {
+                resident_id,
+                reason,
+                closed_by: by,
+            },
+            day(10),
+            None,
+        );
+        let (reason, by) = ("帰郷".to_owned(), MANAGER);
+        h.apply(
+            CaseReopened {
+                resident_id,
+                reason,
+                reopened_by: by,
+            },
+            day(12),
+            None,
+        );
+        insta::assert_json_snapshot!(report(&h, NOVEMBER));
+    }
+}

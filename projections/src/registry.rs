@@ -19,7 +19,6 @@ impl Default for ProjectionSettings {
 
 /// All projections, configured by `settings`.
 pub fn all(settings: &ProjectionSettings) -> Vec<Box<dyn Projection>> {
-    let _ = settings;
     vec![
         Box::new(crate::case_facts::CaseFacts),
         Box::new(crate::timeline::Timeline),
@@ -30,5 +29,7 @@ pub fn all(settings: &ProjectionSettings) -> Vec<Box<dyn Projection>> {
         Box::new(crate::acks::Acknowledgements),
         Box::new(crate::household::HouseholdGraph),
         Box::new(crate::access_ledger::AccessLedger),
+        Box::new(crate::search::ResidentSearch),
+        Box::new(crate::monthly::MonthlyAggregates::new(settings.time_zone)),
     ]
 }
