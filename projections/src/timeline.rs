@@ -513,3 +513,7 @@ fn render_personal(value: &mut serde_json::Value, withhold: bool) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+#[path = "timeline_tests.rs"]
+mod tests;
