@@ -1,6 +1,8 @@
 //! `kasane bench …`: benchmarks that print ratios against a baseline measured in the same run.
 
 use crate::bench_append::{AppendBenchOptions, run as run_append};
+use crate::bench_replay::{ReplayBenchOptions, run as run_replay};
+use crate::bench_timeline::{TimelineBenchOptions, run as run_timeline};
 use anyhow::Result;
 use kasane_store::Durability;
 use std::path::PathBuf;
@@ -24,6 +26,49 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Full rebuild of every projection from a log of 1M+ events vs. reading and decoding it.
+    Replay {
+        /// Dataset directory: reused when it holds a store, else generated there and kept
+        /// (default: a temporary directory, deleted afterwards unless --keep).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Residents of the generated demo town.
+        #[arg(long, default_value_t = ReplayBenchOptions::default().residents)]
+        residents: usize,
+        /// Months of generated history.
+        #[arg(long, default_value_t = ReplayBenchOptions::default().months)]
+        months: u32,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = ReplayBenchOptions::default().seed)]
+        seed: u64,
+        /// Keep the temporary dataset (its path is printed).
+        #[arg(long)]
+        keep: bool,
+        /// Also rebuild each projection alone, to see where the time goes.
+        #[arg(long)]
+        each: bool,
+    },
+    /// A 50-entry timeline page of a 10,000-event case file vs. the same page without the
+    /// sharing rule.
+    Timeline {
+        /// Directory for the temporary database (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Pages measured (each also measured by the baseline).
+        #[arg(long, default_value_t = TimelineBenchOptions::default().samples)]
+        samples: usize,
+        /// Seed of the case file's content and of the sampled cursors and instants.
+        #[arg(long, default_value_t = TimelineBenchOptions::default().seed)]
+        seed: u64,
+        /// Keep the database afterwards (its path is printed).
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// The command line as typed (for the report).
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }
 
 /// Runs one benchmark and prints its report.
@@ -42,6 +87,40 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 dir,
             };
             let report = run_append(&opts).await?;
+            println!("{report}");
+        }
+        BenchCommand::Replay {
+            dir,
+            residents,
+            months,
+            seed,
+            keep,
+            each,
+        } => {
+            let opts = ReplayBenchOptions {
+                dir,
+                residents,
+                months,
+                seed,
+                keep,
+                each,
+            };
+            let report = run_replay(&opts, command_line()).await?;
+            println!("{report}");
+        }
+        BenchCommand::Timeline {
+            dir,
+            samples,
+            seed,
+            keep,
+        } => {
+            let opts = TimelineBenchOptions {
+                dir,
+                samples,
+                seed,
+                keep,
+            };
+            let report = run_timeline(&opts, command_line()).await?;
             println!("{report}");
         }
     }

@@ -1,6 +1,8 @@
 //! `kasane`: one binary for operators, auditors and developers.
 
 mod bench_append;
+mod bench_replay;
+mod bench_timeline;
 mod cmd_bench;
 mod cmd_demo;
 mod cmd_events;
