@@ -146,7 +146,7 @@ impl ProjectionRunner {
     pub fn inline_hook(&self) -> InlineHook {
         InlineHook(Arc::new(Inline {
             projections: Arc::clone(&self.projections),
-            configured: Mutex::new(false),
+            configured: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -398,7 +398,7 @@ pub fn apply_batch(
 /// The inline hook's state: the projections and whether the writer's connection was tuned.
 struct Inline {
     projections: Arc<Vec<Box<dyn Projection>>>,
-    configured: Mutex<bool>,
+    configured: std::sync::atomic::AtomicBool,
 }
 
 impl InlineProjector for Inline {
@@ -408,10 +408,11 @@ impl InlineProjector for Inline {
         head_before: u64,
         events: &[RecordedEvent],
     ) -> Result<(), String> {
-        let mut configured = self.configured.lock().unwrap_or_else(|p| p.into_inner());
-        if !*configured {
+        if !self
+            .configured
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             conn.set_prepared_statement_cache_capacity(256);
-            *configured = true;
         }
         apply_batch(conn, &self.projections, events, Some(head_before)).map_err(|e| e.to_string())
     }

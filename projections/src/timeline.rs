@@ -356,25 +356,20 @@ pub fn timeline(
             Order::OldestFirst => 0,
         },
     };
-    let sql = match q.order {
-        Order::NewestFirst => {
-            "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
-             t.actor_member, t.actor_agency, t.note_id, t.payload, n.posted_at, n.author, \
-             n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
-             n.redacted_recorded_at, n.posted_position FROM timeline t LEFT JOIN timeline_notes n ON n.note_id = t.note_id \
-             WHERE t.tenant = ?1 AND t.resident = ?2 AND t.position < ?3 AND t.recorded_at <= ?4 \
-             ORDER BY t.position DESC"
-        }
-        Order::OldestFirst => {
-            "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
-             t.actor_member, t.actor_agency, t.note_id, t.payload, n.posted_at, n.author, \
-             n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
-             n.redacted_recorded_at, n.posted_position FROM timeline t LEFT JOIN timeline_notes n ON n.note_id = t.note_id \
-             WHERE t.tenant = ?1 AND t.resident = ?2 AND t.position > ?3 AND t.recorded_at <= ?4 \
-             ORDER BY t.position ASC"
-        }
+    let (bound, direction) = match q.order {
+        Order::NewestFirst => ("<", "DESC"),
+        Order::OldestFirst => (">", "ASC"),
     };
-    let mut stmt = conn.prepare_cached(sql)?;
+    let sql = format!(
+        "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
+         t.actor_member, t.actor_agency, t.note_id, t.payload, n.posted_at, n.author, \
+         n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
+         n.redacted_recorded_at, n.posted_position FROM timeline t \
+         LEFT JOIN timeline_notes n ON n.note_id = t.note_id \
+         WHERE t.tenant = ?1 AND t.resident = ?2 AND t.position {bound} ?3 AND t.recorded_at <= ?4 \
+         ORDER BY t.position {direction}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params![tenant, resident.0.as_bytes(), boundary, at])?;
     let mut body_stmt = conn.prepare_cached(
         "SELECT body, position FROM timeline_note_bodies WHERE note_id = ?1 AND recorded_at <= ?2 \

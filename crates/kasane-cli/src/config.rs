@@ -150,26 +150,30 @@ impl StoreOptions {
         Ok((store, runner))
     }
 
-    /// [`StoreOptions::open_existing`], then the same as [`StoreOptions::open_with_projections`];
-    /// with `catch_up` false the projections are only opened (for status and rebuild).
+    /// Opens an existing store like [`StoreOptions::open_existing`]; with `catch_up` it is
+    /// then prepared like [`StoreOptions::open_with_projections`], otherwise the projections
+    /// are only opened (for status and rebuild).
     pub async fn open_existing_with_projections(
         &self,
         catch_up: bool,
     ) -> Result<(SqliteStore, ProjectionRunner)> {
-        let store = self.open_existing().await?;
-        let path = store.path().to_owned();
-        let runner = self.projection_runner(&path);
+        let config = self.existing_config().await?;
         if catch_up {
-            // Reopen with the inline hook installed.
-            let config = self.config_with(self.resolve_master_key(false)?.expect("opened above"));
-            store.close().await;
             return self.open_with_projections(config).await;
         }
-        Ok((store, runner))
+        let runner = self.projection_runner(&config.path);
+        Ok((self.open_with(config).await?, runner))
     }
 
     /// Opens the embedded store only if it already exists (for read-only commands).
     pub async fn open_existing(&self) -> Result<SqliteStore> {
+        let config = self.existing_config().await?;
+        self.open_with(config).await
+    }
+
+    /// The configuration of the store that already exists in the data directory; never
+    /// generates a master key, and says clearly what is missing.
+    async fn existing_config(&self) -> Result<SqliteConfig> {
         let path = self.data_dir.join(DB_FILE);
         if !path.exists() {
             anyhow::bail!(
@@ -177,29 +181,27 @@ impl StoreOptions {
                 path.display()
             );
         }
-        match self.resolve_master_key(false)? {
-            Some(key) => self.open_with(self.config_with(key)).await,
-            None => {
-                // Open with a throwaway key that is never written, so that a file which is not
-                // a store (or is too new) is reported as such; a key mismatch then means the
-                // real key is missing.
-                match SqliteStore::open(self.config_with(MasterKey::generate())).await {
-                    Err(StoreError::MasterKeyMismatch) => anyhow::bail!(
-                        "no master key for the store in {}: set KASANE_MASTER_KEY or \
-                         --master-key-file to the key it was created with (or restore {KEY_FILE} \
-                         into the data directory)",
-                        self.data_dir.display()
-                    ),
-                    Err(e) => Err(anyhow::Error::new(e)
-                        .context(format!("cannot open the store at {}", path.display()))),
-                    Ok(store) => {
-                        store.close().await;
-                        anyhow::bail!(
-                            "the store in {} has no master key check: it cannot be read safely",
-                            self.data_dir.display()
-                        )
-                    }
-                }
+        if let Some(key) = self.resolve_master_key(false)? {
+            return Ok(self.config_with(key));
+        }
+        // Open with a throwaway key that is never written, so that a file which is not a
+        // store (or is too new) is reported as such; a key mismatch then means the real key
+        // is missing.
+        match SqliteStore::open(self.config_with(MasterKey::generate())).await {
+            Err(StoreError::MasterKeyMismatch) => anyhow::bail!(
+                "no master key for the store in {}: set KASANE_MASTER_KEY or \
+                 --master-key-file to the key it was created with (or restore {KEY_FILE} \
+                 into the data directory)",
+                self.data_dir.display()
+            ),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("cannot open the store at {}", path.display()))),
+            Ok(store) => {
+                store.close().await;
+                anyhow::bail!(
+                    "the store in {} has no master key check: it cannot be read safely",
+                    self.data_dir.display()
+                )
             }
         }
     }
