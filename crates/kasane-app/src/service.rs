@@ -241,8 +241,24 @@ impl CommandService {
         items: Vec<AccessedItem>,
         meta: CommandMeta,
     ) -> Result<Outcome, AppError> {
-        let actor = self.actor(by)?;
         let (_, up_to_version) = self.case_file(resident_id).await?;
+        self.record_read(by, resident_id, kind, up_to_version, items, meta)
+            .await
+    }
+
+    /// Records a read whose response reflected the case file up to `up_to_version` (the
+    /// caller knows it from the read itself); durable when this returns. Concurrent reads share
+    /// the store's group commit.
+    pub async fn record_read(
+        &self,
+        by: MemberId,
+        resident_id: ResidentId,
+        kind: AccessKind,
+        up_to_version: u64,
+        items: Vec<AccessedItem>,
+        meta: CommandMeta,
+    ) -> Result<Outcome, AppError> {
+        let actor = self.actor(by)?;
         let event: Event = AccessRecorded {
             resident_id,
             member_id: actor.member_id(),

@@ -29,6 +29,17 @@ pub struct DemoArgs {
     pub end: Option<chrono::DateTime<Utc>>,
 }
 
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            residents: 150,
+            months: 12,
+            end: None,
+        }
+    }
+}
+
 /// Generates the town; refuses a data directory that already holds events.
 pub async fn run(opts: &StoreOptions, args: DemoArgs) -> Result<ExitCode> {
     if args.residents == 0 || args.months == 0 {

@@ -7,9 +7,12 @@ mod cmd_bench;
 mod cmd_demo;
 mod cmd_events;
 mod cmd_projections;
+mod cmd_serve;
+mod cmd_token;
 mod cmd_verify;
 mod config;
 mod demo;
+mod server_config;
 
 use clap::{Parser, Subcommand};
 use config::StoreOptions;
@@ -29,6 +32,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the GraphQL API (GraphiQL at /graphql) on the embedded store.
+    Serve(Box<server_config::ServeArgs>),
+    /// Bearer tokens for members.
+    #[command(subcommand)]
+    Token(cmd_token::TokenCommand),
     /// Generate a realistic demo town into the data directory.
     Demo(cmd_demo::DemoArgs),
     /// Check every hash chain and the global order; name the first bad event.
@@ -55,6 +63,8 @@ fn main() -> std::process::ExitCode {
         .expect("a tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve(args) => cmd_serve::run(&cli.store, *args).await,
+            Command::Token(cmd) => cmd_token::run(&cli.store, cmd).await,
             Command::Demo(args) => cmd_demo::run(&cli.store, args).await,
             Command::Verify(args) => cmd_verify::run(&cli.store, args).await,
             Command::Events(args) => cmd_events::run(&cli.store, args).await,

@@ -8,6 +8,7 @@ macro_rules! vocab {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "snake_case")]
+        #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
         pub enum $name { $($(#[$vdoc])* $variant),+ }
 
         impl $name {

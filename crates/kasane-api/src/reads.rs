@@ -1,0 +1,60 @@
+//! Read connections to the read models, used off the async threads.
+//!
+//! Projection queries are synchronous SQLite calls; each runs on tokio's blocking pool with a
+//! connection taken from a small pool (so prepared statements stay cached between requests).
+
+use crate::error::{ApiError, ApiResult};
+use kasane_projections::ProjectionError;
+use kasane_projections::runner::open_read;
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Idle connections kept for reuse; more may be open at once under load.
+const MAX_IDLE: usize = 16;
+
+/// A pool of read-only connections to the store file that holds the read models.
+#[derive(Clone)]
+pub struct ReadPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    /// A pool over the SQLite file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                path: path.into(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Runs `query` with a connection on the blocking pool.
+    pub async fn run<T, F>(&self, query: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.idle.lock().expect("read pool").pop() {
+                Some(c) => c,
+                None => open_read(&inner.path)?,
+            };
+            let result = query(&conn);
+            let mut idle = inner.idle.lock().expect("read pool");
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+            result
+        })
+        .await?
+        .map_err(ApiError::from)
+    }
+}
