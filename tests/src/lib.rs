@@ -64,3 +64,92 @@ pub fn assert_ok(out: &Output) {
         stderr(out)
     );
 }
+
+/// A `kasane serve` process on an ephemeral port, killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// What the server printed before it was ready, and after.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `kasane serve --listen 127.0.0.1:0 EXTRA…` on `data_dir` and waits until it
+    /// listens.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(kasane_bin())
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("KASANE_MASTER_KEY")
+            .env_remove("KASANE_MASTER_KEY_FILE")
+            .env_remove("KASANE_DATA_DIR")
+            .env_remove("KASANE_TENANT")
+            .env_remove("KASANE_JWT_SECRET")
+            .env_remove("KASANE_LISTEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kasane serve starts");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let err_lines = output.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                err_lines.lock().unwrap().push(line);
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out_lines = output.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split(" at http://").nth(1) {
+                    let _ = tx.send(format!("http://{}", rest.trim_end_matches("/graphql")));
+                }
+                out_lines.lock().unwrap().push(line);
+            }
+        });
+        let base = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "kasane serve did not start:\n{}",
+                    output.lock().unwrap().join("\n")
+                )
+            });
+        Server {
+            child,
+            base,
+            output,
+        }
+    }
+
+    /// The process id, e.g. to send it a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit (after a signal) and returns its status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().expect("wait for kasane serve");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

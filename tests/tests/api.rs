@@ -1,0 +1,569 @@
+//! End-to-end through `kasane serve`: HTTP queries and mutations, WebSocket subscriptions in
+//! both protocols, consent-governed sharing, the access ledger, version conflicts, auth and
+//! limits.
+
+use futures_util::{SinkExt, StreamExt};
+use kasane_e2e::*;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const END: &str = "2026-10-31T15:00:00Z";
+const TENANT: &str = "kasane-city";
+
+/// A small demo town (for the directory) in a temporary data directory.
+fn town() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let out = kasane(
+        dir.path(),
+        &[
+            "demo",
+            "--residents",
+            "5",
+            "--months",
+            "1",
+            "--seed",
+            "3",
+            "--end",
+            END,
+        ],
+    );
+    assert_ok(&out);
+    dir
+}
+
+/// Members of the town: (member id, agency id, roles as text).
+fn members(dir: &Path) -> Vec<(String, String, Vec<String>)> {
+    let conn = kasane_projections::runner::open_read(&dir.join("kasane.db")).unwrap();
+    kasane_projections::directory::members(&conn, TENANT, None)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.active)
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.agency_id.to_string(),
+                m.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Supporters (not administrators) of three different agencies, and an administrator of the
+/// second one's agency.
+struct Cast {
+    a: String,
+    b: String,
+    b_agency: String,
+    c: String,
+    b_admin: String,
+}
+
+fn cast(dir: &Path) -> Cast {
+    let all = members(dir);
+    let plain = |m: &&(String, String, Vec<String>)| m.2 == vec!["supporter".to_owned()];
+    let a = all.iter().find(plain).expect("a supporter");
+    let b = all
+        .iter()
+        .filter(plain)
+        .find(|m| {
+            m.1 != a.1
+                && all
+                    .iter()
+                    .any(|x| x.1 == m.1 && x.2.contains(&"agency_admin".to_owned()))
+        })
+        .expect("a supporter of another agency with an admin");
+    let c = all
+        .iter()
+        .filter(plain)
+        .find(|m| m.1 != a.1 && m.1 != b.1)
+        .expect("a supporter of a third agency");
+    let b_admin = all
+        .iter()
+        .find(|x| x.1 == b.1 && x.2.contains(&"agency_admin".to_owned()))
+        .unwrap();
+    Cast {
+        a: a.0.clone(),
+        b: b.0.clone(),
+        b_agency: b.1.clone(),
+        c: c.0.clone(),
+        b_admin: b_admin.0.clone(),
+    }
+}
+
+fn token(dir: &Path, member: &str) -> String {
+    let out = kasane(dir, &["token", "issue", "--member", member, "--ttl", "1h"]);
+    assert_ok(&out);
+    stdout(&out).trim().to_owned()
+}
+
+/// A GraphQL client with one member's token.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+impl Client {
+    fn new(server: &Server, token: Option<&str>) -> Self {
+        Client {
+            http: reqwest::Client::new(),
+            url: format!("{}/graphql", server.base),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    /// The whole response (status, JSON body).
+    async fn send(&self, query: &str, variables: Value) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("a JSON body"))
+    }
+
+    /// `data`, asserting there were no errors.
+    async fn data(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.send(query, variables).await;
+        assert!(
+            status == 200 && body.get("errors").is_none(),
+            "unexpected errors ({status}): {body:#}"
+        );
+        body["data"].clone()
+    }
+
+    /// The first error's code.
+    async fn code(&self, query: &str, variables: Value) -> String {
+        let (_, body) = self.send(query, variables).await;
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {body:#}"))
+            .to_owned()
+    }
+}
+
+const POST_NOTE: &str = "mutation ($r: ID!, $body: String!, $v: Int) {
+  postNote(residentId: $r, expectedVersion: $v,
+           input: { category: VISIT, infoCategories: [HEALTH], body: $body }) {
+    version createdId
+  }
+}";
+
+const TIMELINE: &str = "query ($r: ID!) {
+  resident(id: $r) { version timeline(first: 100) {
+    upToVersion edges { node { kind basis { kind } note { id body } } } } }
+}";
+
+/// Ids and bodies of the notes (from NotePosted entries) that a timeline page shows.
+fn notes(data: &Value) -> Vec<(String, String)> {
+    data["resident"]["timeline"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["kind"] == "NotePosted")
+        .map(|n| {
+            (
+                n["note"]["id"].as_str().unwrap().to_owned(),
+                n["note"]["body"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/graphql/ws` with `protocol` and completes the handshake with `token`.
+async fn ws_connect(server: &Server, protocol: &str, token: &str) -> Ws {
+    let url = format!("{}/graphql/ws", server.base.replace("http://", "ws://"));
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connects");
+    send(
+        &mut ws,
+        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    let ack = next_message(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("an answer to connection_init");
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws
+}
+
+async fn send(ws: &mut Ws, message: Value) {
+    ws.send(Message::text(message.to_string())).await.unwrap();
+}
+
+/// The next protocol message other than keep-alives, or `None` after `wait`.
+async fn next_message(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let Message::Text(text) = msg {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["type"] == "ka" || v["type"] == "ping" || v["type"] == "pong" {
+                continue;
+            }
+            return Some(v);
+        }
+    }
+}
+
+/// The data of the next `next`/`data` message, or `None` after `wait`.
+async fn next_data(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    let msg = next_message(ws, wait).await?;
+    assert!(
+        msg["type"] == "next" || msg["type"] == "data",
+        "expected data, got {msg}"
+    );
+    Some(msg["payload"]["data"].clone())
+}
+
+/// AccessRecorded payloads in the log for `resident`, in order.
+fn access_records(dir: &Path, resident: &str) -> Vec<Value> {
+    let conn = rusqlite::Connection::open(dir.join("kasane.db")).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT payload FROM events WHERE stream = ?1 AND event_type = 'AccessRecorded' \
+             ORDER BY position",
+        )
+        .unwrap();
+    stmt.query_map([format!("access-{resident}")], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_follows_consent_in_queries_and_subscriptions_and_every_read_is_recorded() {
+    let dir = town();
+    let cast = cast(dir.path());
+    let (ta, tb, tc) = (
+        token(dir.path(), &cast.a),
+        token(dir.path(), &cast.b),
+        token(dir.path(), &cast.c),
+    );
+    let server = Server::start(dir.path(), &[]);
+    let (a, b, c) = (
+        Client::new(&server, Some(&ta)),
+        Client::new(&server, Some(&tb)),
+        Client::new(&server, Some(&tc)),
+    );
+
+    // A registers a resident (and leads the team), adds B of another agency, posts a note.
+    let reg = a
+        .data(
+            "mutation { registerResident(input: { name: \"山田 花子\", kana: \"やまだ はなこ\",
+               birthDate: \"1948-04-01\", supportAreas: [ELDERLY] }) {
+               version resident { id name } } }",
+            json!({}),
+        )
+        .await;
+    let r = reg["registerResident"]["resident"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(reg["registerResident"]["resident"]["name"], "山田 花子");
+    a.data(
+        "mutation ($r: ID!, $m: ID!) { addTeamMember(residentId: $r, memberId: $m, teamRole: MEMBER) { version } }",
+        json!({"r": r, "m": cast.b}),
+    )
+    .await;
+    let n1 = a
+        .data(
+            POST_NOTE,
+            json!({"r": r, "body": "血圧 148/92。服薬を確認した。"}),
+        )
+        .await["postNote"]["createdId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Without consent B is on the team but does not see A's health note.
+    let before = b.data(TIMELINE, json!({"r": r})).await;
+    assert!(notes(&before).is_empty(), "{before:#}");
+    // C is not on the team: refused, and absent from search.
+    assert_eq!(c.code(TIMELINE, json!({"r": r})).await, "NOT_ON_CARE_TEAM");
+    let search = c
+        .data(
+            "{ residents(search: \"ヤマダ\") { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(!search.to_string().contains(&r), "{search}");
+    // A finds the resident by kana, folded (hiragana registered, katakana searched).
+    let found = a
+        .data(
+            "{ residents(search: \"ヤマダ\") { edges { node { id name } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(found.to_string().contains(&r), "{found}");
+
+    // A records the resident's consent for B's agency and health information.
+    let consent = a
+        .data(
+            "mutation ($r: ID!, $ag: ID!) { grantConsent(residentId: $r, input: {
+               agencyIds: [$ag], categories: [HEALTH], purpose: \"訪問看護との情報共有\",
+               method: WRITTEN }) { createdId } }",
+            json!({"r": r, "ag": cast.b_agency}),
+        )
+        .await["grantConsent"]["createdId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_consent = b.data(TIMELINE, json!({"r": r})).await;
+    assert_eq!(
+        notes(&with_consent),
+        vec![(n1.clone(), "血圧 148/92。服薬を確認した。".to_owned())]
+    );
+    assert!(with_consent.to_string().contains("\"CONSENT\""));
+
+    // B subscribes (graphql-transport-ws) to the timeline and (legacy graphql-ws) to unread.
+    let mut live = ws_connect(&server, "graphql-transport-ws", &tb).await;
+    send(
+        &mut live,
+        json!({"id": "t", "type": "subscribe", "payload": {
+            "query": "subscription ($r: ID!) { timeline(residentId: $r) { kind basis { kind } note { id body } } }",
+            "variables": {"r": r}}}),
+    )
+    .await;
+    let mut legacy = ws_connect(&server, "graphql-ws", &tb).await;
+    send(
+        &mut legacy,
+        json!({"id": "u", "type": "start", "payload": {"query": "subscription { unreadCount }"}}),
+    )
+    .await;
+    let unread_before = next_data(&mut legacy, Duration::from_secs(10))
+        .await
+        .expect("the current unread count")["unreadCount"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let n2 = a
+        .data(POST_NOTE, json!({"r": r, "body": "夜間の不眠の訴えあり。"}))
+        .await["postNote"]["createdId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pushed = next_data(&mut live, Duration::from_secs(10))
+        .await
+        .expect("the new note arrives live");
+    assert_eq!(pushed["timeline"]["kind"], "NotePosted");
+    assert_eq!(pushed["timeline"]["note"]["id"], n2.as_str());
+    assert_eq!(pushed["timeline"]["note"]["body"], "夜間の不眠の訴えあり。");
+    let unread_after = next_data(&mut legacy, Duration::from_secs(10))
+        .await
+        .expect("the unread count changes")["unreadCount"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(unread_after, unread_before + 1);
+
+    // The consent is withdrawn: B's subscription gets the withdrawal, but not the next note.
+    a.data(
+        "mutation ($r: ID!, $c: ID!) { withdrawConsent(residentId: $r, consentId: $c, reason: \"本人の希望\") { version } }",
+        json!({"r": r, "c": consent}),
+    )
+    .await;
+    let withdrawn = next_data(&mut live, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(withdrawn["timeline"]["kind"], "ConsentWithdrawn");
+    a.data(POST_NOTE, json!({"r": r, "body": "家族と面談した。"}))
+        .await;
+    a.data(
+        "mutation ($r: ID!) { changeResidentDetails(residentId: $r, input: { address: \"かさね市本町1-2\" }) { version } }",
+        json!({"r": r}),
+    )
+    .await;
+    let next = next_data(&mut live, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        next["timeline"]["kind"], "ResidentDetailsChanged",
+        "the note posted after the withdrawal must not be delivered: {next}"
+    );
+    // ...and the notes are gone from B's queries too.
+    let after = b.data(TIMELINE, json!({"r": r})).await;
+    assert!(notes(&after).is_empty(), "{after:#}");
+    // A (own agency) still sees all three.
+    assert_eq!(notes(&a.data(TIMELINE, json!({"r": r})).await).len(), 3);
+
+    // Every read of B is in the log, before its response: three timeline reads by HTTP and
+    // the pushes of the subscription.
+    let records = access_records(dir.path(), &r);
+    let by_b: Vec<&Value> = records
+        .iter()
+        .filter(|p| p["member_id"] == cast.b.as_str())
+        .collect();
+    let pages = by_b.iter().filter(|p| p["kind"] == "timeline_page").count();
+    assert!(pages >= 3 + 3, "B's reads: {by_b:#?}");
+    let saw_n1 = by_b.iter().any(|p| {
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["note_id"] == n1.as_str() && i["basis"]["basis"] == "consent")
+    });
+    assert!(
+        saw_n1,
+        "the consent-based read of the note is recorded: {by_b:#?}"
+    );
+    assert!(
+        records.iter().all(|p| p["member_id"] != cast.c.as_str()),
+        "a refused read records nothing"
+    );
+
+    // Two posts with the same expectedVersion: one wins, one gets VERSION_CONFLICT.
+    let version = a.data(TIMELINE, json!({"r": r})).await["resident"]["version"]
+        .as_u64()
+        .unwrap();
+    let (one, two) = tokio::join!(
+        a.send(
+            POST_NOTE,
+            json!({"r": r, "body": "同時投稿1", "v": version})
+        ),
+        b.send(
+            POST_NOTE,
+            json!({"r": r, "body": "同時投稿2", "v": version})
+        )
+    );
+    let outcomes = [one.1, two.1];
+    let ok = outcomes
+        .iter()
+        .filter(|o| o.get("errors").is_none())
+        .count();
+    let conflicts: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["errors"][0]["extensions"]["code"] == "VERSION_CONFLICT")
+        .collect();
+    assert_eq!((ok, conflicts.len()), (1, 1), "{outcomes:#?}");
+    assert_eq!(
+        conflicts[0]["errors"][0]["extensions"]["currentVersion"],
+        version + 1
+    );
+
+    // B's agency admin suspends B: B's token stops working at once, with its own code.
+    let admin = Client::new(&server, Some(&token(dir.path(), &cast.b_admin)));
+    admin
+        .data(
+            "mutation ($m: ID!) { suspendMember(memberId: $m, reason: \"退職\") { version member { active } } }",
+            json!({"m": cast.b}),
+        )
+        .await;
+    let (status, body) = b.send("{ me { name } }", json!({})).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "MEMBER_SUSPENDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_limits_and_bad_input_are_refused_with_codes() {
+    let dir = town();
+    let cast = cast(dir.path());
+    let ta = token(dir.path(), &cast.a);
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-depth",
+            "4",
+            "--max-body-bytes",
+            "4096",
+            "--max-page",
+            "10",
+            "--rate-per-second",
+            "1",
+            "--rate-burst",
+            "12",
+        ],
+    );
+    let a = Client::new(&server, Some(&ta));
+    let anonymous = Client::new(&server, None);
+    let forged = Client::new(
+        &server,
+        Some("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"),
+    );
+
+    assert_eq!(
+        anonymous.code("{ me { name } }", json!({})).await,
+        "UNAUTHENTICATED"
+    );
+    let (status, body) = forged.send("{ me { name } }", json!({})).await;
+    assert_eq!(
+        (status, body["errors"][0]["extensions"]["code"].as_str()),
+        (401, Some("TOKEN_INVALID"))
+    );
+    assert_eq!(
+        a.code("{ resident(id: \"nope\") { name } }", json!({}))
+            .await,
+        "BAD_ID"
+    );
+    assert_eq!(
+        a.code("{ residents(first: 11) { edges { cursor } } }", json!({}))
+            .await,
+        "PAGE_TOO_LARGE"
+    );
+    assert_eq!(
+        a.code(
+            "{ __schema { types { fields { type { ofType { name } } } } } }",
+            json!({})
+        )
+        .await,
+        "QUERY_TOO_DEEP"
+    );
+    let long = "あ".repeat(3000);
+    let (status, body) = a.send(POST_NOTE, json!({"r": cast.a, "body": long})).await;
+    assert_eq!(
+        (status, body["errors"][0]["extensions"]["code"].as_str()),
+        (413, Some("BODY_TOO_LARGE"))
+    );
+    assert_eq!(
+        a.code("{ me { nosuchfield } }", json!({})).await,
+        "BAD_REQUEST"
+    );
+    // The burst is 12 per token; the requests above used 4 of it (refused tokens and bodies
+    // are turned away before the budget is charged).
+    let mut codes = Vec::new();
+    for _ in 0..14 {
+        let (_, body) = a.send("{ me { name } }", json!({})).await;
+        codes.push(
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("ok")
+                .to_owned(),
+        );
+    }
+    assert!(codes.contains(&"RATE_LIMITED".to_owned()), "{codes:?}");
+    assert_eq!(codes[0], "ok");
+
+    // Health, readiness and metrics answer without a token.
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", server.base)).send();
+    assert_eq!(get("/healthz").await.unwrap().status().as_u16(), 200);
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("kasane_graphql_requests_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("outcome=\"RATE_LIMITED\""), "{metrics}");
+    let graphiql = get("/graphql").await.unwrap().text().await.unwrap();
+    assert!(
+        graphiql.contains("graphiql"),
+        "GraphiQL is served on GET /graphql"
+    );
+}
