@@ -104,6 +104,7 @@ fn status_of(code: &str) -> StatusCode {
         codes::BODY_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         codes::BAD_REQUEST => StatusCode::BAD_REQUEST,
         codes::MEMBER_SUSPENDED | codes::FOREIGN_TENANT => StatusCode::FORBIDDEN,
+        codes::ACCESS_NOT_RECORDED => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNAUTHORIZED,
     }
 }
