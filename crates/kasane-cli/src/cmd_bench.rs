@@ -1,6 +1,7 @@
 //! `kasane bench …`: benchmarks that print ratios against a baseline measured in the same run.
 
 use crate::bench_append::{AppendBenchOptions, run as run_append};
+use crate::bench_http::{HttpBenchOptions, run as run_http};
 use crate::bench_replay::{ReplayBenchOptions, run as run_replay};
 use crate::bench_timeline::{TimelineBenchOptions, run as run_timeline};
 use anyhow::Result;
@@ -64,6 +65,28 @@ pub enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// Timeline-page queries through the HTTP server, each read recorded durably, from many
+    /// connections, vs. `{ __typename }` on the same connections.
+    Http {
+        /// Directory for the temporary data directory (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = HttpBenchOptions::default().connections)]
+        connections: usize,
+        /// Measured seconds per phase.
+        #[arg(long, default_value_t = HttpBenchOptions::default().seconds)]
+        seconds: u64,
+        /// Entries per timeline page.
+        #[arg(long, default_value_t = HttpBenchOptions::default().page)]
+        page: usize,
+        /// Residents of the generated town.
+        #[arg(long, default_value_t = HttpBenchOptions::default().residents)]
+        residents: usize,
+        /// Months of generated history.
+        #[arg(long, default_value_t = HttpBenchOptions::default().months)]
+        months: u32,
+    },
 }
 
 /// The command line as typed (for the report).
@@ -121,6 +144,25 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 keep,
             };
             let report = run_timeline(&opts, command_line()).await?;
+            println!("{report}");
+        }
+        BenchCommand::Http {
+            dir,
+            connections,
+            seconds,
+            page,
+            residents,
+            months,
+        } => {
+            let opts = HttpBenchOptions {
+                dir,
+                connections,
+                seconds,
+                page,
+                residents,
+                months,
+            };
+            let report = run_http(&opts, command_line()).await?;
             println!("{report}");
         }
     }

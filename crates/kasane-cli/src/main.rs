@@ -1,6 +1,7 @@
 //! `kasane`: one binary for operators, auditors and developers.
 
 mod bench_append;
+mod bench_http;
 mod bench_replay;
 mod bench_timeline;
 mod cmd_bench;
