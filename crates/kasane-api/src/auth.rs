@@ -279,6 +279,83 @@ mod tests {
         );
     }
 
+    /// A throwaway P-256 key made for this test only (never used anywhere else).
+    const TEST_EC_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCOb6jRldn8GJTm31
+xU6ANAf6UYiB6VkFPnSZxiWHBu+hRANCAAQ/Q8gkiw5LKuWIKai7s9shlbU978Cd
+p13iCp6sp570Agk+G639u4KPlqH+LBR3VuCx1Lm77sMSsVhSc5nPLV5/
+-----END PRIVATE KEY-----
+";
+
+    fn issuer(tenant_claim: Option<&str>) -> OidcIssuer {
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+            "x": "P0PIJIsOSyrliCmou7PbIZW1Pe_Anadd4gqerKee9AI",
+            "y": "CT4brf27go-Wof4sFHdW4LHUubvuwxKxWFJzmc8tXn8"
+        }]});
+        OidcIssuer {
+            issuer: "https://id.example.jp".into(),
+            audience: Some("kasane".into()),
+            keys: serde_json::from_value(jwks).unwrap(),
+            member_claim: "kasane_member".into(),
+            tenant_claim: tenant_claim.map(str::to_owned),
+        }
+    }
+
+    fn external(claims: serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let key = EncodingKey::from_ec_pem(TEST_EC_KEY.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn external_oidc_tokens_map_a_claim_to_a_member() {
+        let member = MemberId::from_uuid(Uuid::now_v7());
+        let exp = (Utc::now() + Duration::hours(1)).timestamp();
+        let auth = Authenticator::new(
+            tenant(),
+            TokenSigner::new(&[7; 32]),
+            Some(issuer(Some("tenant"))),
+        );
+        let good = serde_json::json!({"iss": "https://id.example.jp", "aud": "kasane",
+            "exp": exp, "kasane_member": member.to_string(), "tenant": "kasane-city"});
+        assert_eq!(auth.verify(&external(good.clone())).unwrap(), member);
+
+        let mut other_tenant = good.clone();
+        other_tenant["tenant"] = "other-town".into();
+        assert_eq!(
+            auth.verify(&external(other_tenant)).unwrap_err().code,
+            codes::FOREIGN_TENANT
+        );
+        let mut wrong_aud = good.clone();
+        wrong_aud["aud"] = "someone-else".into();
+        assert_eq!(
+            auth.verify(&external(wrong_aud)).unwrap_err().code,
+            codes::TOKEN_INVALID
+        );
+        let mut no_member = good.clone();
+        no_member.as_object_mut().unwrap().remove("kasane_member");
+        assert_eq!(
+            auth.verify(&external(no_member)).unwrap_err().code,
+            codes::TOKEN_INVALID
+        );
+        let mut expired = good;
+        expired["exp"] = (Utc::now() - Duration::hours(1)).timestamp().into();
+        assert_eq!(
+            auth.verify(&external(expired)).unwrap_err().code,
+            codes::TOKEN_EXPIRED
+        );
+
+        let without_oidc = Authenticator::new(tenant(), TokenSigner::new(&[7; 32]), None);
+        let exp_ok = serde_json::json!({"iss": "https://id.example.jp", "aud": "kasane",
+            "exp": exp, "kasane_member": member.to_string()});
+        assert_eq!(
+            without_oidc.verify(&external(exp_ok)).unwrap_err().code,
+            codes::TOKEN_INVALID
+        );
+    }
+
     #[test]
     fn bearer_header_is_required() {
         assert_eq!(Authenticator::bearer("Bearer abc").unwrap(), "abc");
