@@ -33,6 +33,16 @@ impl DirectoryCache {
         }
     }
 
+    /// Sets an agency's state and stream version (when loading from a read model).
+    pub fn put_agency(&mut self, id: AgencyId, state: AgencyState, version: u64) {
+        self.agencies.insert(id, (state, version));
+    }
+
+    /// Sets a member's state and stream version (when loading from a read model).
+    pub fn put_member(&mut self, id: MemberId, state: MemberState, version: u64) {
+        self.members.insert(id, (state, version));
+    }
+
     /// The agency's state and stream version (default/0 when unknown).
     pub fn agency_state(&self, id: AgencyId) -> (AgencyState, u64) {
         self.agencies.get(&id).cloned().unwrap_or_default()

@@ -1,6 +1,7 @@
 //! `CommandService`: the write path. Loads a stream's state, asks the domain to decide, appends
 //! with an expected version, and keeps a cache of what it wrote.
 
+use crate::case_cache::{CaseCache, DEFAULT_CAPACITY};
 use crate::directory_cache::DirectoryCache;
 use crate::error::AppError;
 use crate::event_ids::event_id_for;
@@ -17,7 +18,6 @@ use kasane_store::{
     Actor as EnvelopeActor, AppendResult, EventStore, ExpectedVersion, ProposedEvent,
     ReadDirection, RecordedEvent, StoreError,
 };
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
 
@@ -70,11 +70,26 @@ pub struct CommandService {
     store: Arc<dyn EventStore>,
     tenant: TenantId,
     directory: RwLock<DirectoryCache>,
-    cases: Mutex<HashMap<ResidentId, (Arc<CaseFile>, u64)>>,
+    cases: Mutex<CaseCache>,
 }
 
 impl CommandService {
-    /// Opens the service, loading the tenant's directory from the log.
+    /// Opens the service with a directory loaded elsewhere (e.g. from the directory read
+    /// model, which is current when the projections are), skipping the scan of the log.
+    pub fn with_directory(
+        store: Arc<dyn EventStore>,
+        tenant: TenantId,
+        directory: DirectoryCache,
+    ) -> Self {
+        Self {
+            store,
+            tenant,
+            directory: RwLock::new(directory),
+            cases: Mutex::new(CaseCache::new(DEFAULT_CAPACITY)),
+        }
+    }
+
+    /// Opens the service, loading the tenant's directory by scanning the log.
     pub async fn open(store: Arc<dyn EventStore>, tenant: TenantId) -> Result<Self, AppError> {
         let mut directory = DirectoryCache::default();
         let mut after = 0;
@@ -89,12 +104,7 @@ impl CommandService {
                 directory.apply(&decode(recorded)?, recorded.stream_version);
             }
         }
-        Ok(Self {
-            store,
-            tenant,
-            directory: RwLock::new(directory),
-            cases: Mutex::new(HashMap::new()),
-        })
+        Ok(Self::with_directory(store, tenant, directory))
     }
 
     /// The tenant this service writes for.
@@ -286,16 +296,20 @@ impl CommandService {
         &self,
         resident_id: ResidentId,
     ) -> Result<(Arc<CaseFile>, u64), AppError> {
-        if let Some((state, version)) = self.cases.lock().expect("case cache").get(&resident_id) {
-            return Ok((state.clone(), *version));
+        if let Some(hit) = self.cases.lock().expect("case cache").get(&resident_id) {
+            return Ok(hit);
         }
         let stream = streams::resident(resident_id);
         let (state, version) = self.fold_stream(&stream, u64::MAX).await?;
         let state = Arc::new(state);
-        self.cases
-            .lock()
-            .expect("case cache")
-            .insert(resident_id, (state.clone(), version));
+        let mut cases = self.cases.lock().expect("case cache");
+        // A writer may have cached a newer state while this fold ran: keep the newer one.
+        if cases
+            .version(&resident_id)
+            .is_none_or(|cached| cached < version)
+        {
+            cases.insert(resident_id, state.clone(), version);
+        }
         Ok((state, version))
     }
 
@@ -445,13 +459,9 @@ impl CommandService {
     fn cache_case(&self, id: ResidentId, state: CaseFile, version: u64, read_version: u64) {
         let mut cases = self.cases.lock().expect("case cache");
         // Only the writer that moved the stream on from the cached version may replace it.
-        match cases.get(&id) {
-            Some((_, v)) if *v != read_version => {
-                cases.remove(&id);
-            }
-            _ => {
-                cases.insert(id, (Arc::new(state), version));
-            }
+        match cases.version(&id) {
+            Some(v) if v != read_version => cases.remove(&id),
+            _ => cases.insert(id, Arc::new(state), version),
         }
     }
 

@@ -5,7 +5,7 @@ use crate::config::{DB_FILE, StoreOptions};
 use crate::server_config::ServeArgs;
 use anyhow::{Context, Result};
 use kasane_api::{ApiSettings, ApiState, Authenticator, TokenSigner};
-use kasane_app::CommandService;
+use kasane_app::{CommandService, DirectoryCache};
 use kasane_domain::TenantId;
 use kasane_domain::vocab::Role;
 use kasane_projections::directory::MemberRecord;
@@ -36,7 +36,12 @@ pub async fn run(opts: &StoreOptions, args: ServeArgs) -> Result<ExitCode> {
     let (store, runner) = opts.open_with_projections(opts.sqlite_config()?).await?;
     let store_dyn: Arc<dyn EventStore> = Arc::new(store.clone());
     let follower = runner.spawn_follower(store_dyn.clone(), FOLLOW_EVERY);
-    let service = Arc::new(CommandService::open(store_dyn, tenant.clone()).await?);
+    let directory = directory_from_read_model(&db, &tenant)?;
+    let service = Arc::new(CommandService::with_directory(
+        store_dyn,
+        tenant.clone(),
+        directory,
+    ));
     let auth = Authenticator::new(tenant.clone(), signer.clone(), settings.oidc);
     let api_settings = ApiSettings {
         tenant: tenant.clone(),
@@ -66,6 +71,23 @@ pub async fn run(opts: &StoreOptions, args: ServeArgs) -> Result<ExitCode> {
     served.context("the server stopped with an error")?;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The write path's directory from the directory read model (current: the projections were
+/// just caught up), instead of scanning the whole log at start-up.
+fn directory_from_read_model(db: &Path, tenant: &TenantId) -> Result<DirectoryCache> {
+    let conn = kasane_projections::runner::open_read(db)?;
+    let snapshot = kasane_projections::directory::load_directory(&conn, tenant.as_str())?;
+    let mut cache = DirectoryCache::default();
+    for &id in snapshot.agencies.keys() {
+        let (state, version) = snapshot.agency_state(id);
+        cache.put_agency(id, state, version);
+    }
+    for &id in snapshot.members.keys() {
+        let (state, version) = snapshot.member_state(id);
+        cache.put_member(id, state, version);
+    }
+    Ok(cache)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
