@@ -6,7 +6,7 @@
 //! `agency_admin` sees the entries of their own agency, everyone else only their own reads.
 //! Rows hold ids and bases only, no personal values, so erasure changes nothing here.
 
-use crate::codec::{from_json, from_name, json, micros, name_of, time, uuid};
+use crate::codec::{from_name, micros, name_of, time, uuid};
 use crate::page::{MAX_PAGE, Page, cursor, parse_cursor};
 use crate::{Envelope, Projection, ProjectionError};
 use chrono::{DateTime, Utc};
@@ -71,7 +71,7 @@ impl Projection for AccessLedger {
     }
 
     fn version(&self) -> String {
-        "1".into()
+        "2".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -79,6 +79,8 @@ impl Projection for AccessLedger {
     }
 
     fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        // Items are rows keyed by (entry, item), appended in log order; only the items that
+        // name a note are indexed, on (note, position).
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS access_ledger (
                 position INTEGER PRIMARY KEY,
@@ -88,7 +90,6 @@ impl Projection for AccessLedger {
                 agency BLOB NOT NULL,
                 kind TEXT NOT NULL,
                 up_to_version INTEGER NOT NULL,
-                items TEXT NOT NULL,
                 occurred_at INTEGER NOT NULL,
                 recorded_at INTEGER NOT NULL
             );
@@ -97,62 +98,54 @@ impl Projection for AccessLedger {
             CREATE TABLE IF NOT EXISTS access_ledger_items (
                 position INTEGER NOT NULL,
                 item INTEGER NOT NULL,
-                tenant TEXT NOT NULL,
-                resident BLOB NOT NULL,
                 note BLOB,
-                member BLOB NOT NULL,
-                agency BLOB NOT NULL,
                 basis TEXT NOT NULL,
                 basis_ref BLOB,
-                occurred_at INTEGER NOT NULL,
                 PRIMARY KEY (position, item)
-            );
+            ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS access_ledger_items_by_note
-                ON access_ledger_items (tenant, note, position);",
+                ON access_ledger_items (note, position) WHERE note IS NOT NULL;",
         )?;
         Ok(())
+    }
+
+    fn bulk_indexes(&self) -> &'static [&'static str] {
+        &["access_ledger_by_resident", "access_ledger_items_by_note"]
     }
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
         let Event::AccessRecorded(e) = env.event else {
             return Ok(());
         };
-        let at = micros(env.occurred_at);
+        let position = env.position as i64;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO access_ledger (position, tenant, resident, member, agency, \
-             kind, up_to_version, items, occurred_at, recorded_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             kind, up_to_version, occurred_at, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
-            env.position as i64,
+            position,
             env.tenant,
             e.resident_id.0.as_bytes(),
             e.member_id.0.as_bytes(),
             e.agency_id.0.as_bytes(),
             name_of(&e.kind),
             e.up_to_version as i64,
-            json(&e.items)?,
-            at,
+            micros(env.occurred_at),
             micros(env.recorded_at),
         ])?;
         let mut insert = conn.prepare_cached(
-            "INSERT OR REPLACE INTO access_ledger_items (position, item, tenant, resident, note, \
-             member, agency, basis, basis_ref, occurred_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR REPLACE INTO access_ledger_items (position, item, note, basis, basis_ref) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (i, item) in e.items.iter().enumerate() {
             let (basis, basis_ref) = basis_parts(&item.basis);
             insert.execute(params![
-                env.position as i64,
+                position,
                 i as i64,
-                env.tenant,
-                e.resident_id.0.as_bytes(),
-                item.note_id.map(|n| n.0.as_bytes().to_vec()),
-                e.member_id.0.as_bytes(),
-                e.agency_id.0.as_bytes(),
+                item.note_id.as_ref().map(|n| n.0.as_bytes()),
                 basis,
-                basis_ref.map(|u| u.as_bytes().to_vec()),
-                at,
+                basis_ref.as_ref().map(|u| u.as_bytes()),
             ])?;
         }
         Ok(())
@@ -233,7 +226,7 @@ pub fn for_resident(
     }
     let first = first.clamp(1, MAX_PAGE);
     let sql = format!(
-        "SELECT position, member, agency, kind, up_to_version, items, occurred_at, recorded_at \
+        "SELECT position, member, agency, kind, up_to_version, occurred_at, recorded_at \
          FROM access_ledger WHERE tenant = :tenant AND resident = :resident \
          AND position > :after AND occurred_at >= :from AND occurred_at < :to AND {VISIBLE} \
          ORDER BY position LIMIT :limit"
@@ -259,9 +252,9 @@ pub fn for_resident(
             agency_id: AgencyId(uuid(&row.get::<_, Vec<u8>>(2)?)?),
             kind: from_name(&row.get::<_, String>(3)?)?,
             up_to_version: row.get::<_, i64>(4)? as u64,
-            items: from_json(&row.get::<_, String>(5)?)?,
-            occurred_at: time(row.get(6)?)?,
-            recorded_at: time(row.get(7)?)?,
+            items: Vec::new(),
+            occurred_at: time(row.get(5)?)?,
+            recorded_at: time(row.get(6)?)?,
         });
     }
     let next_cursor = if items.len() > first {
@@ -270,6 +263,20 @@ pub fn for_resident(
     } else {
         None
     };
+    drop(rows);
+    let mut item_stmt = conn.prepare_cached(
+        "SELECT note, basis, basis_ref FROM access_ledger_items WHERE position = ?1 ORDER BY item",
+    )?;
+    for entry in &mut items {
+        let mut rows = item_stmt.query([entry.position as i64])?;
+        while let Some(row) = rows.next()? {
+            let note: Option<Vec<u8>> = row.get(0)?;
+            entry.items.push(AccessedItem {
+                note_id: note.map(|n| uuid(&n)).transpose()?.map(NoteId),
+                basis: basis_from(&row.get::<_, String>(1)?, row.get(2)?)?,
+            });
+        }
+    }
     Ok(Page { items, next_cursor })
 }
 
@@ -285,8 +292,9 @@ pub fn readers_of_note(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT position, member, agency, basis, basis_ref, occurred_at FROM access_ledger_items \
-         WHERE tenant = :tenant AND note = :note AND {VISIBLE} ORDER BY position, item"
+        "SELECT i.position, l.member, l.agency, i.basis, i.basis_ref, l.occurred_at \
+         FROM access_ledger_items i JOIN access_ledger l ON l.position = i.position \
+         WHERE i.note = :note AND l.tenant = :tenant AND {VISIBLE} ORDER BY i.position, i.item"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(named_params! {
@@ -459,6 +467,11 @@ mod tests {
         let p2 = page(p1.next_cursor.as_deref()).unwrap();
         assert_eq!(p2.items[0].items.len(), 2);
         assert_eq!(p2.items[0].items[0].basis, Basis::CareTeam);
+        assert_eq!(p2.items[0].items[0].note_id, None);
+        let consent = Basis::Consent {
+            consent_id: w.consent,
+        };
+        assert_eq!(p2.items[0].items[1], item(w.note, consent));
         assert_eq!(p2.next_cursor, None, "day 4 is outside [day 2, day 4)");
         assert!(matches!(
             page(Some("nope")),

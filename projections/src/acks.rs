@@ -60,7 +60,7 @@ impl Projection for Acknowledgements {
     }
 
     fn version(&self) -> String {
-        "1".into()
+        "2".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -82,7 +82,7 @@ impl Projection for Acknowledgements {
                 redacted_at INTEGER,
                 redacted_recorded_at INTEGER,
                 PRIMARY KEY (tenant, note)
-            );
+            ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS ack_notes_by_resident
                 ON ack_notes (tenant, resident, posted_at);
             CREATE TABLE IF NOT EXISTS ack_reads (
@@ -94,16 +94,20 @@ impl Projection for Acknowledgements {
                 position INTEGER NOT NULL,
                 recorded_at INTEGER NOT NULL,
                 PRIMARY KEY (tenant, note, member)
-            );
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS ack_team (
                 tenant TEXT NOT NULL,
                 member BLOB NOT NULL,
                 resident BLOB NOT NULL,
                 agency BLOB NOT NULL,
                 PRIMARY KEY (tenant, member, resident)
-            );",
+            ) WITHOUT ROWID;",
         )?;
         Ok(())
+    }
+
+    fn bulk_indexes(&self) -> &'static [&'static str] {
+        &["ack_notes_by_resident"]
     }
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
@@ -165,16 +169,8 @@ impl Projection for Acknowledgements {
                     e.agency_id.0.as_bytes(),
                 ])?;
             }
-            Event::CareTeamMemberRemoved(e) => {
-                conn.prepare_cached(
-                    "DELETE FROM ack_team WHERE tenant = ?1 AND member = ?2 AND resident = ?3",
-                )?
-                .execute(params![
-                    env.tenant,
-                    e.member_id.0.as_bytes(),
-                    e.resident_id.0.as_bytes(),
-                ])?;
-            }
+            // `ack_team` keeps everyone who was ever on a team: unread "as of T" must still
+            // consider a member removed after T, and the sharing rule (team at T) decides.
             _ => {}
         }
         Ok(())

@@ -11,7 +11,8 @@
 //! Storage conventions every projection follows:
 //! - ids are 16-byte BLOBs (`Uuid::as_bytes`), times are INTEGER microseconds since the Unix
 //!   epoch (UTC), enums are their serde names, lists are JSON text;
-//! - every row carries its `tenant`;
+//! - every row carries its `tenant`, or belongs to a row that does (a ledger entry's items,
+//!   a note's bodies);
 //! - rows that matter for as-of queries keep the `position` and `recorded_at` of the event
 //!   that wrote them, so a query can ignore what was recorded after an instant.
 

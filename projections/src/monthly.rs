@@ -9,7 +9,9 @@
 //!
 //! Storage: `monthly_counts` holds one row per combination of dimension values of a metric
 //! (`d1..d4`, `''` when unused; e.g. a note's category, the resident's support areas at the
-//! time as a JSON list, the author's agency and profession), so each event costs one upsert;
+//! time as a JSON list, the author's agency and profession). `apply` adds each event's one to
+//! a counter in memory; `flush`, at the end of the runner's batch, adds each counter to its
+//! row in one upsert.
 //! [`month_report`] rolls the combinations up into one map per dimension, counting a
 //! resident with two support areas once in each. Helper tables fed by the same events keep
 //! the projection self-contained: `monthly_residents` (current support areas),
@@ -24,22 +26,73 @@ use crate::codec::{json, micros, uuid};
 use crate::{Envelope, Projection, ProjectionError};
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
-use kasane_domain::{AgencyId, Event, ReferralId, ResidentId};
-use rusqlite::types::{ToSql, Value};
-use rusqlite::{Connection, params};
+use kasane_domain::{AgencyId, Event, MemberId, ReferralId, ResidentId};
+use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 /// The projection behind monthly reports, cutting months in one time zone.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct MonthlyAggregates {
     tz: Tz,
+    /// Counter increments of the batch being applied, written by [`Projection::flush`].
+    pending: Mutex<HashMap<Counter, i64>>,
+}
+
+/// One row of `monthly_counts`: tenant, month, metric and the dimension values `d1..d4`.
+type Counter = (String, String, &'static str, [Dim; 4]);
+
+/// A dimension value as stored: text (a name, a JSON list, `''`) or an id's bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Dim {
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Dim {
+    fn none() -> Dim {
+        Dim::Text(String::new())
+    }
+
+    fn text(s: &str) -> Dim {
+        Dim::Text(s.to_owned())
+    }
+
+    fn id(id: &uuid::Uuid) -> Dim {
+        Dim::Blob(id.as_bytes().to_vec())
+    }
+}
+
+impl ToSql for Dim {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Dim::Text(s) => ValueRef::Text(s.as_bytes()),
+            Dim::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
 }
 
 impl MonthlyAggregates {
     /// Aggregates whose months are cut in `tz` (the tenant's zone).
     pub fn new(tz: Tz) -> Self {
-        MonthlyAggregates { tz }
+        MonthlyAggregates {
+            tz,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Counter, i64>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds one to a counter (written at the end of the batch).
+    fn bump(&self, tenant: &str, month: &str, metric: &'static str, d: [Dim; 4]) {
+        *self
+            .pending()
+            .entry((tenant.to_owned(), month.to_owned(), metric, d))
+            .or_default() += 1;
     }
 
     /// The month ("YYYY-MM") that instant `at` falls in, in this projection's zone.
@@ -91,35 +144,55 @@ const METRICS: &[(&str, [&str; 4])] = &[
 /// Notes of category consultation, reported by the same dimensions as notes (no rows of its own).
 const CONSULTATIONS: &str = "consultations";
 
-/// An insert into `monthly_counts` that adds one to the row when it exists.
-macro_rules! bump_sql {
-    ($values:literal) => {
-        concat!(
-            "INSERT INTO monthly_counts (tenant, month, metric, d1, d2, d3, d4, count) ",
-            $values,
-            " ON CONFLICT (tenant, month, metric, d1, d2, d3, d4) DO UPDATE SET count = count + 1"
-        )
-    };
+/// Adds ?8 to a row of `monthly_counts` (?1 tenant, ?2 month, ?3 metric, ?4..?7 d1..d4),
+/// inserting it when missing.
+const ADD: &str = "INSERT INTO monthly_counts (tenant, month, metric, d1, d2, d3, d4, count) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     ON CONFLICT (tenant, month, metric, d1, d2, d3, d4) DO UPDATE SET count = count + ?8";
+
+/// The current support areas of a resident as a JSON list (`[]` when unknown).
+fn areas_of(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<Dim, ProjectionError> {
+    let areas: Option<String> = conn
+        .prepare_cached("SELECT areas FROM monthly_residents WHERE tenant = ?1 AND resident = ?2")?
+        .query_row(params![tenant, resident.0.as_bytes()], |r| r.get(0))
+        .optional()?;
+    Ok(Dim::Text(areas.unwrap_or_else(|| "[]".into())))
 }
 
-/// ?1 tenant, ?2 month, ?3 metric, ?4..?7 the dimension values d1..d4.
-const BUMP: &str = bump_sql!("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)");
-/// Parameters as [`BUMP`]'s, but d1 = the current support areas of resident ?4.
-const BUMP_BY_AREAS: &str = bump_sql!(
-    "SELECT ?1, ?2, ?3, IFNULL((SELECT areas FROM monthly_residents \
-     WHERE tenant = ?1 AND resident = ?4), '[]'), ?5, ?6, ?7, 1 WHERE true"
-);
-/// Parameters as [`BUMP`]'s, but d1 = the receiving agency of referral ?4.
-const BUMP_BY_REFERRAL: &str = bump_sql!(
-    "SELECT ?1, ?2, ?3, to_agency, ?5, ?6, ?7, 1 FROM monthly_referrals \
-     WHERE tenant = ?1 AND referral = ?4"
-);
-/// A note: ?3 category, d2 = the areas of resident ?4, ?5 agency, d4 = the profession of author ?6.
-const BUMP_NOTE: &str = bump_sql!(
-    "SELECT ?1, ?2, 'notes_posted', ?3, IFNULL((SELECT areas FROM monthly_residents \
-     WHERE tenant = ?1 AND resident = ?4), '[]'), ?5, IFNULL((SELECT profession \
-     FROM monthly_members WHERE tenant = ?1 AND member = ?6), 'unknown'), 1 WHERE true"
-);
+/// The receiving agency of a referral, if the referral is known.
+fn to_agency_of(
+    conn: &Connection,
+    tenant: &str,
+    referral: ReferralId,
+) -> Result<Option<Dim>, ProjectionError> {
+    let to: Option<Value> = conn
+        .prepare_cached(
+            "SELECT to_agency FROM monthly_referrals WHERE tenant = ?1 AND referral = ?2",
+        )?
+        .query_row(params![tenant, referral.0.as_bytes()], |r| r.get(0))
+        .optional()?;
+    match to {
+        None => Ok(None),
+        Some(Value::Blob(b)) => Ok(Some(Dim::Blob(b))),
+        Some(Value::Text(t)) => Ok(Some(Dim::Text(t))),
+        Some(other) => Err(ProjectionError::Corrupt(format!(
+            "a referral's receiving agency is {other:?}"
+        ))),
+    }
+}
+
+/// The profession of a member (`unknown` when not enrolled in this tenant).
+fn profession_of(
+    conn: &Connection,
+    tenant: &str,
+    member: MemberId,
+) -> Result<Dim, ProjectionError> {
+    let profession: Option<String> = conn
+        .prepare_cached("SELECT profession FROM monthly_members WHERE tenant = ?1 AND member = ?2")?
+        .query_row(params![tenant, member.0.as_bytes()], |r| r.get(0))
+        .optional()?;
+    Ok(Dim::Text(profession.unwrap_or_else(|| "unknown".into())))
+}
 
 impl Projection for MonthlyAggregates {
     fn name(&self) -> &'static str {
@@ -127,7 +200,7 @@ impl Projection for MonthlyAggregates {
     }
 
     fn version(&self) -> String {
-        format!("1+{}", self.tz.name())
+        format!("2+{}", self.tz.name())
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -175,18 +248,18 @@ impl Projection for MonthlyAggregates {
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
         use Event as E;
         let (t, month) = (env.tenant, self.month_of(env.occurred_at));
-        let none: &dyn ToSql = &"";
-        let run = |sql: &str, metric: &str, d: [&dyn ToSql; 4]| -> Result<(), ProjectionError> {
-            conn.prepare_cached(sql)?
-                .execute(params![t, month, metric, d[0], d[1], d[2], d[3]])?;
+        let none = Dim::none;
+        let bump = |metric: &'static str, d: [Dim; 4]| self.bump(t, &month, metric, d);
+        let by_areas = |metric: &'static str, r: ResidentId| -> Result<(), ProjectionError> {
+            bump(metric, [areas_of(conn, t, r)?, none(), none(), none()]);
             Ok(())
         };
-        // Metrics with one dimension.
-        let one =
-            |sql: &str, metric: &str, d1: &dyn ToSql| run(sql, metric, [d1, none, none, none]);
-        let by_areas = |metric: &str, r: ResidentId| one(BUMP_BY_AREAS, metric, r.0.as_bytes());
-        let by_referral =
-            |metric: &str, r: ReferralId| one(BUMP_BY_REFERRAL, metric, r.0.as_bytes());
+        let by_referral = |metric: &'static str, r: ReferralId| -> Result<(), ProjectionError> {
+            if let Some(to) = to_agency_of(conn, t, r)? {
+                bump(metric, [to, none(), none(), none()]);
+            }
+            Ok(())
+        };
         match env.event {
             E::MemberEnrolled(e) => {
                 conn.prepare_cached(
@@ -204,8 +277,11 @@ impl Projection for MonthlyAggregates {
             E::ResidentRegistered(e) => {
                 let areas = json(&e.support_areas)?;
                 set_areas(conn, t, e.resident_id, &areas)?;
-                let agency = e.registered_by_agency.0.as_bytes();
-                run(BUMP, "residents_registered", [&areas, agency, none, none])?;
+                let agency = Dim::id(&e.registered_by_agency.0);
+                bump(
+                    "residents_registered",
+                    [Dim::Text(areas), agency, none(), none()],
+                );
             }
             E::ResidentDetailsChanged(e) => {
                 if let Some(areas) = &e.support_areas {
@@ -213,26 +289,31 @@ impl Projection for MonthlyAggregates {
                 }
             }
             E::NotePosted(e) => {
-                let (resident, author) = (e.resident_id.0.as_bytes(), e.author.0.as_bytes());
-                let (category, agency) = (e.category.as_str(), e.author_agency.0.as_bytes());
-                conn.prepare_cached(BUMP_NOTE)?
-                    .execute(params![t, month, category, resident, agency, author])?;
+                let d = [
+                    Dim::text(e.category.as_str()),
+                    areas_of(conn, t, e.resident_id)?,
+                    Dim::id(&e.author_agency.0),
+                    profession_of(conn, t, e.author)?,
+                ];
+                bump("notes_posted", d);
             }
             E::CaseClosed(e) => by_areas("cases_closed", e.resident_id)?,
             E::CaseReopened(e) => by_areas("cases_reopened", e.resident_id)?,
             E::ReferralMade(e) => {
                 let (referral, at) = (e.referral_id.0.as_bytes(), micros(env.occurred_at));
-                let (from, to) = (e.from_agency.0.as_bytes(), e.to_agency.0.as_bytes());
+                let to = e.to_agency.0.as_bytes();
                 conn.prepare_cached(
                     "INSERT INTO monthly_referrals (tenant, referral, to_agency, made_at) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![t, referral, to, at])?;
-                run(
-                    BUMP,
-                    "referrals_made",
-                    [from, to, &e.urgency.as_str(), none],
-                )?;
+                let d = [
+                    Dim::id(&e.from_agency.0),
+                    Dim::id(&e.to_agency.0),
+                    Dim::text(e.urgency.as_str()),
+                    none(),
+                ];
+                bump("referrals_made", d);
             }
             E::ReferralAccepted(e) => {
                 first_answer(conn, env, &month, e.referral_id)?;
@@ -245,20 +326,55 @@ impl Projection for MonthlyAggregates {
             E::ReferralCompleted(e) => by_referral("referrals_completed", e.referral_id)?,
             E::ReferralWithdrawn(e) => by_referral("referrals_withdrawn", e.referral_id)?,
             E::SupportMeetingRecorded(e) => {
-                let (kind, by) = (e.kind.as_str(), e.convened_by.0.as_bytes());
-                run(BUMP, "support_meetings", [&kind, by, none, none])?;
+                let d = [
+                    Dim::text(e.kind.as_str()),
+                    Dim::id(&e.convened_by.0),
+                    none(),
+                    none(),
+                ];
+                bump("support_meetings", d);
             }
-            E::ConsentGranted(e) => one(BUMP, "consents_granted", &e.method.as_str())?,
-            E::ConsentWithdrawn(_) => one(BUMP, "consents_withdrawn", none)?,
-            E::BreakGlassInvoked(e) => one(BUMP, "break_glass", e.agency_id.0.as_bytes())?,
-            E::NoteAcknowledged(e) => one(BUMP, "acknowledgements", e.agency_id.0.as_bytes())?,
+            E::ConsentGranted(e) => bump(
+                "consents_granted",
+                [Dim::text(e.method.as_str()), none(), none(), none()],
+            ),
+            E::ConsentWithdrawn(_) => bump("consents_withdrawn", [none(), none(), none(), none()]),
+            E::BreakGlassInvoked(e) => bump(
+                "break_glass",
+                [Dim::id(&e.agency_id.0), none(), none(), none()],
+            ),
+            E::NoteAcknowledged(e) => bump(
+                "acknowledgements",
+                [Dim::id(&e.agency_id.0), none(), none(), none()],
+            ),
             E::AccessRecorded(e) => {
-                let (agency, kind) = (e.agency_id.0.as_bytes(), e.kind.as_str());
-                run(BUMP, "access_records", [agency, &kind, none, none])?;
+                let d = [
+                    Dim::id(&e.agency_id.0),
+                    Dim::text(e.kind.as_str()),
+                    none(),
+                    none(),
+                ];
+                bump("access_records", d);
             }
             _ => {}
         }
         Ok(())
+    }
+
+    fn flush(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        let pending = std::mem::take(&mut *self.pending());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut add = conn.prepare_cached(ADD)?;
+        for ((tenant, month, metric, [d1, d2, d3, d4]), n) in pending {
+            add.execute(params![tenant, month, metric, d1, d2, d3, d4, n])?;
+        }
+        Ok(())
+    }
+
+    fn discard(&self) {
+        self.pending().clear();
     }
 }
 
@@ -618,8 +734,8 @@ mod tests {
             assert_eq!(report(&h, month).metrics["notes_posted"].total, 1, "{tz}");
             assert_eq!(report(&h, other).metrics["notes_posted"].total, 0, "{tz}");
         }
-        assert_eq!(MonthlyAggregates::default().version(), "1+Asia/Tokyo");
-        assert_eq!(MonthlyAggregates::new(chrono_tz::UTC).version(), "1+UTC");
+        assert_eq!(MonthlyAggregates::default().version(), "2+Asia/Tokyo");
+        assert_eq!(MonthlyAggregates::new(chrono_tz::UTC).version(), "2+UTC");
     }
 
     #[test]

@@ -127,9 +127,29 @@ pub trait Projection: Send + Sync + 'static {
     /// Every table the projection owns (dropped before a rebuild; compared by tests).
     fn tables(&self) -> &'static [&'static str];
 
-    /// Creates the tables and indexes (`IF NOT EXISTS`).
+    /// Creates the tables and indexes (`IF NOT EXISTS`), including the
+    /// [`Projection::bulk_indexes`].
     fn create(&self, conn: &Connection) -> Result<(), ProjectionError>;
+
+    /// Secondary indexes that only queries use (never `apply`): a rebuild from position 0
+    /// drops them, loads every row, then calls [`Projection::create`] to build them in one
+    /// sorted pass instead of inserting keys at random. Inline application and catch-up of a
+    /// projection that has rows keep them.
+    fn bulk_indexes(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// Folds one event into the tables; events it does not care about are ignored.
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError>;
+
+    /// Writes what `apply` kept in memory for the batch (counters, say). The runner calls it
+    /// after the last `apply` of a batch, in the same transaction and before the checkpoint.
+    fn flush(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        let _ = conn;
+        Ok(())
+    }
+
+    /// Forgets what `apply` kept in memory since the last `flush` (the batch failed and is
+    /// rolled back).
+    fn discard(&self) {}
 }

@@ -21,6 +21,39 @@ const CATCH_UP_BATCH: usize = 4096;
 /// Events applied per catch-up transaction (bounds how long the store's writer can wait).
 const EVENTS_PER_TRANSACTION: usize = 16_384;
 
+/// Decoded batches the reading stage may hold ahead of the applying stage.
+const READ_AHEAD_BATCHES: usize = 8;
+
+/// Events read from the log with their decoded domain events (`None`: not decoded yet).
+#[derive(Default)]
+struct Decoded {
+    events: Vec<RecordedEvent>,
+    decoded: Vec<Option<Result<Event, String>>>,
+}
+
+impl Decoded {
+    /// Decodes every event of `events` (on the reading stage's thread).
+    fn decode(events: Vec<RecordedEvent>) -> Self {
+        let decoded = events.iter().map(|e| Some(decode(e))).collect();
+        Decoded { events, decoded }
+    }
+
+    fn append(&mut self, mut other: Decoded) {
+        self.events.append(&mut other.events);
+        self.decoded.append(&mut other.decoded);
+    }
+}
+
+/// The domain event of a recorded event, or why it cannot be decoded.
+fn decode(recorded: &RecordedEvent) -> Result<Event, String> {
+    Event::decode(
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.payload,
+    )
+    .map_err(|e| e.to_string())
+}
+
 /// Where each projection stands.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ProjectionStatus {
@@ -151,57 +184,145 @@ impl ProjectionRunner {
     }
 
     /// Applies everything in the log that some projection has not applied yet, up to the head
-    /// at the time of the call; `on_progress(applied_up_to, head)` after each batch.
+    /// at the time of the call; `on_progress(applied_up_to, head)` after each transaction.
     /// Returns the position reached.
+    ///
+    /// Two stages run at once: reading and decoding the log (on the store's reader and a
+    /// blocking thread), and applying (on the runner's connection), with a bounded queue of
+    /// decoded batches between them. A projection that starts from position 0 is bulk-loaded:
+    /// its [`Projection::bulk_indexes`] are dropped first and created again (sorted, in one
+    /// pass) at the end, whether or not the catch-up succeeded.
     pub async fn catch_up(
         &self,
         store: &dyn EventStore,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<u64, ProjectionError> {
         let head = store.head_position().await?;
-        let mut from = self.min_checkpoint()?;
+        let from = self.min_checkpoint()?;
         if from >= head {
             on_progress(head, head);
             return Ok(head);
         }
-        // Read the next batch while the current one is applied (two cores, two stages).
-        let mut next = Some(store.read_all(from, CATCH_UP_BATCH).await?);
-        let mut pending: Vec<RecordedEvent> = Vec::new();
-        while let Some(batch) = next.take() {
-            let last = batch.last().map(|e| e.global_position);
-            let read_more = last.is_some_and(|l| l < head);
-            pending.extend(batch.into_iter().filter(|e| e.global_position <= head));
-            let flush = !read_more || pending.len() >= EVENTS_PER_TRANSACTION;
-            let apply = if flush {
-                let events = std::mem::take(&mut pending);
-                let runner = self.clone();
-                Some(tokio::task::spawn_blocking(move || {
-                    runner.apply_catch_up(&events)
-                }))
-            } else {
-                None
-            };
-            if read_more {
-                from = last.unwrap_or(from);
-                next = Some(store.read_all(from, CATCH_UP_BATCH).await?);
-            }
-            if let Some(apply) = apply {
-                let reached = apply.await.map_err(|e| {
-                    ProjectionError::Corrupt(format!("catch-up task failed: {e}"))
-                })??;
-                on_progress(reached, head);
-            }
+        let bulk = self.begin_bulk()?;
+        let result = self.pipeline(store, from, head, on_progress).await;
+        if bulk {
+            let restored = self.end_bulk();
+            result?;
+            restored?;
+        } else {
+            result?;
         }
         Ok(head)
     }
 
-    fn apply_catch_up(&self, events: &[RecordedEvent]) -> Result<u64, ProjectionError> {
+    /// Reads and decodes batches after `from` (up to `head`) into a queue while the batches
+    /// already read are applied, one transaction per [`EVENTS_PER_TRANSACTION`].
+    async fn pipeline(
+        &self,
+        store: &dyn EventStore,
+        from: u64,
+        head: u64,
+        on_progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<(), ProjectionError> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Decoded>(READ_AHEAD_BATCHES);
+        let reader = async move {
+            let mut after = from;
+            while after < head {
+                let batch = store.read_all(after, CATCH_UP_BATCH).await?;
+                let Some(last) = batch.last().map(|e| e.global_position) else {
+                    break;
+                };
+                after = last;
+                let batch: Vec<RecordedEvent> = batch
+                    .into_iter()
+                    .filter(|e| e.global_position <= head)
+                    .collect();
+                let decoded = tokio::task::spawn_blocking(move || Decoded::decode(batch))
+                    .await
+                    .map_err(|e| ProjectionError::Corrupt(format!("decoding task failed: {e}")))?;
+                if tx.send(decoded).await.is_err() {
+                    break; // the applying stage stopped (its error is reported)
+                }
+            }
+            Ok::<(), ProjectionError>(())
+        };
+        let applier = async move {
+            let mut pending = Decoded::default();
+            loop {
+                let next = rx.recv().await;
+                let done = next.is_none();
+                if let Some(batch) = next {
+                    pending.append(batch);
+                }
+                if pending.events.len() >= EVENTS_PER_TRANSACTION
+                    || (done && !pending.events.is_empty())
+                {
+                    let mut batch = std::mem::take(&mut pending);
+                    let runner = self.clone();
+                    let (batch, reached) = tokio::task::spawn_blocking(move || {
+                        let reached = runner.apply_catch_up(&mut batch);
+                        (batch, reached)
+                    })
+                    .await
+                    .map_err(|e| ProjectionError::Corrupt(format!("catch-up task failed: {e}")))?;
+                    // Freeing a batch's payloads takes a while: not on the applying thread.
+                    tokio::task::spawn_blocking(move || drop(batch));
+                    on_progress(reached?, head);
+                }
+                if done {
+                    return Ok::<(), ProjectionError>(());
+                }
+            }
+        };
+        let (read, applied) = tokio::join!(reader, applier);
+        applied?;
+        read
+    }
+
+    fn apply_catch_up(&self, batch: &mut Decoded) -> Result<u64, ProjectionError> {
         let projections = Arc::clone(&self.projections);
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            apply_batch(&tx, &projections, events, None)?;
+            apply_decoded(&tx, &projections, &batch.events, &mut batch.decoded, None)?;
             tx.commit()?;
-            Ok(events.last().map(|e| e.global_position).unwrap_or(0))
+            Ok(batch.events.last().map(|e| e.global_position).unwrap_or(0))
+        })
+    }
+
+    /// Drops the bulk indexes of every projection that is at position 0 (about to be filled
+    /// from the whole log); true if there was any.
+    fn begin_bulk(&self) -> Result<bool, ProjectionError> {
+        let projections = Arc::clone(&self.projections);
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let checkpoints = read_checkpoints(&tx, &projections)?;
+            let mut any = false;
+            for (p, (_, version, position, _)) in projections.iter().zip(&checkpoints) {
+                if *position != 0 || *version != p.version() || p.bulk_indexes().is_empty() {
+                    continue;
+                }
+                for index in p.bulk_indexes() {
+                    tx.execute_batch(&format!("DROP INDEX IF EXISTS \"{index}\""))?;
+                }
+                any = true;
+            }
+            tx.commit()?;
+            Ok(any)
+        })
+    }
+
+    /// Creates every projection's missing tables and indexes again (after a bulk load).
+    fn end_bulk(&self) -> Result<(), ProjectionError> {
+        let projections = Arc::clone(&self.projections);
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for p in projections.iter() {
+                if !p.bulk_indexes().is_empty() {
+                    p.create(&tx)?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
     }
 
@@ -311,10 +432,13 @@ pub fn open_write(path: &Path) -> Result<Connection, ProjectionError> {
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -64_000)?;
+    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
+
+/// Page cache of the runner's connection (negative: KiB).
+const CACHE_KIB: i64 = -64_000;
 
 /// Opens a read-only connection for queries.
 pub fn open_read(path: &Path) -> Result<Connection, ProjectionError> {
@@ -338,11 +462,23 @@ pub fn apply_batch(
     events: &[RecordedEvent],
     require_at: Option<u64>,
 ) -> Result<(), ProjectionError> {
+    let mut decoded: Vec<Option<Result<Event, String>>> = (0..events.len()).map(|_| None).collect();
+    apply_decoded(conn, projections, events, &mut decoded, require_at)
+}
+
+/// [`apply_batch`] with `decoded[i]` holding the decoded `events[i]` where it is known
+/// already (the others are decoded when a projection first needs them).
+fn apply_decoded(
+    conn: &Connection,
+    projections: &[Box<dyn Projection>],
+    events: &[RecordedEvent],
+    decoded: &mut [Option<Result<Event, String>>],
+    require_at: Option<u64>,
+) -> Result<(), ProjectionError> {
     let Some(last) = events.last().map(|e| e.global_position) else {
         return Ok(());
     };
     let checkpoints = read_checkpoints(conn, projections)?;
-    let mut decoded: Vec<Option<Result<Event, String>>> = (0..events.len()).map(|_| None).collect();
     let mut set_checkpoint = conn.prepare_cached(
         "UPDATE projection_checkpoints SET position = ?2, error = NULL WHERE name = ?1",
     )?;
@@ -357,32 +493,28 @@ pub fn apply_batch(
         if !take {
             continue;
         }
+        p.discard(); // nothing may be left over from an interrupted batch
         conn.execute_batch("SAVEPOINT projection")?;
         let result = (|| -> Result<(), ProjectionError> {
             for (i, recorded) in events.iter().enumerate() {
                 if recorded.global_position <= *checkpoint {
                     continue;
                 }
-                let event = decoded[i].get_or_insert_with(|| {
-                    Event::decode(
-                        &recorded.event_type,
-                        recorded.schema_version,
-                        &recorded.payload,
-                    )
-                    .map_err(|e| e.to_string())
-                });
+                let event = decoded[i].get_or_insert_with(|| decode(recorded));
                 let event = event.as_ref().map_err(|detail| ProjectionError::Decode {
                     position: recorded.global_position,
                     detail: detail.clone(),
                 })?;
                 p.apply(conn, &Envelope::new(recorded, event))?;
             }
+            p.flush(conn)?;
             set_checkpoint.execute(params![p.name(), last as i64])?;
             Ok(())
         })();
         match result {
             Ok(()) => conn.execute_batch("RELEASE projection")?,
             Err(e) => {
+                p.discard();
                 conn.execute_batch("ROLLBACK TO projection; RELEASE projection")?;
                 tracing::warn!(projection = p.name(), error = %e, "projection failed; it stays at its checkpoint");
                 conn.execute(

@@ -72,6 +72,7 @@ impl Harness {
         let env = Envelope::new(&recorded, &event);
         for p in &self.projections {
             p.apply(&self.conn, &env).unwrap();
+            p.flush(&self.conn).unwrap();
         }
         self.position
     }

@@ -26,13 +26,17 @@ pub struct Timeline;
 
 const TABLES: &[&str] = &["timeline", "timeline_notes", "timeline_note_bodies"];
 
+/// The index pages and erasure scan by (a bulk index: see [`Projection::bulk_indexes`]).
+const TIMELINE_BY_RESIDENT: &str =
+    "CREATE INDEX IF NOT EXISTS timeline_by_resident ON timeline (tenant, resident, position)";
+
 impl Projection for Timeline {
     fn name(&self) -> &'static str {
         "timeline"
     }
 
     fn version(&self) -> String {
-        "1".into()
+        "2".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -54,7 +58,6 @@ impl Projection for Timeline {
                 note_id BLOB,
                 payload TEXT NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS timeline_by_resident ON timeline (tenant, resident, position);
             CREATE TABLE IF NOT EXISTS timeline_notes (
                 note_id BLOB PRIMARY KEY,
                 tenant TEXT NOT NULL,
@@ -68,7 +71,7 @@ impl Projection for Timeline {
                 describes_at INTEGER NOT NULL,
                 redacted_at INTEGER,
                 redacted_recorded_at INTEGER
-            );
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS timeline_note_bodies (
                 note_id BLOB NOT NULL,
                 position INTEGER NOT NULL,
@@ -77,7 +80,12 @@ impl Projection for Timeline {
                 PRIMARY KEY (note_id, position)
             ) WITHOUT ROWID;",
         )?;
+        conn.execute_batch(TIMELINE_BY_RESIDENT)?;
         Ok(())
+    }
+
+    fn bulk_indexes(&self) -> &'static [&'static str] {
+        &["timeline_by_resident"]
     }
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
@@ -163,6 +171,8 @@ fn insert_body(
 
 /// Crypto-shredding reaches the read model too: every personal value of the resident goes.
 fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), ProjectionError> {
+    // During a bulk load the index is dropped; the scan below needs it.
+    conn.execute_batch(TIMELINE_BY_RESIDENT)?;
     let rows: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2",

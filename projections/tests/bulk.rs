@@ -1,0 +1,92 @@
+//! A rebuild from position 0 drops each projection's bulk indexes while it loads the rows;
+//! afterwards every index is back and the rows equal those written inline.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use kasane_app::{CommandMeta, CommandService};
+use kasane_domain::directory::AgencyCommand;
+use kasane_domain::vocab::AgencyKind;
+use kasane_domain::*;
+use kasane_projections::registry::{self, ProjectionSettings};
+use kasane_projections::runner::{ProjectionRunner, open_read};
+use kasane_store::clock::ManualClock;
+use kasane_store::{Clock, EventStore, MasterKey, SqliteConfig, SqliteStore};
+use rusqlite::Connection;
+use uuid::Uuid;
+
+/// Every index of the file, by name.
+fn indexes(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Every row of the agency directory (enough to see that the rows came back).
+fn agencies(conn: &Connection) -> Vec<(Vec<u8>, String)> {
+    let mut stmt = conn
+        .prepare("SELECT agency, name FROM directory_agencies ORDER BY agency")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_from_zero_restores_every_bulk_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kasane.db");
+    let settings = ProjectionSettings::default();
+    let runner = ProjectionRunner::new(&path, registry::all(&settings));
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
+    ));
+    let mut config = SqliteConfig::new(&path, MasterKey::generate());
+    config.clock = clock.clone();
+    config.inline = Some(runner.inline_hook());
+    let store = SqliteStore::open(config).await.unwrap();
+    runner.prepare().unwrap();
+    let service = CommandService::open(
+        Arc::new(store.clone()),
+        TenantId::parse("bulk-city").unwrap(),
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        let id = AgencyId(Uuid::now_v7());
+        let cmd = AgencyCommand::Register {
+            agency_id: id,
+            name: format!("事業所 {i}"),
+            kind: AgencyKind::Clinic,
+        };
+        service
+            .agency(None, id, cmd, CommandMeta::at(clock.now()))
+            .await
+            .unwrap();
+    }
+    let read = open_read(&path).unwrap();
+    let (indexes_before, rows_before) = (indexes(&read), agencies(&read));
+    assert_eq!(rows_before.len(), 3);
+    for p in runner.projections() {
+        for index in p.bulk_indexes() {
+            assert!(indexes_before.contains(&index.to_string()), "{index}");
+        }
+    }
+
+    runner.reset(&[]).unwrap();
+    let head = store.head_position().await.unwrap();
+    assert_eq!(runner.catch_up(&store, &|_, _| {}).await.unwrap(), head);
+    assert_eq!(indexes(&read), indexes_before);
+    assert_eq!(agencies(&read), rows_before);
+    let status = runner.status(head).unwrap();
+    assert!(
+        status.iter().all(|s| s.lag == 0 && s.error.is_none()),
+        "{status:?}"
+    );
+    store.close().await;
+}
