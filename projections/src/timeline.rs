@@ -356,7 +356,24 @@ pub fn timeline(
     q: &TimelineQuery,
 ) -> Result<TimelinePage, ProjectionError> {
     let case = crate::case_facts::load(conn, tenant, resident, q.at)?;
-    let case_basis = case_basis(&case, viewer, q.at).map_err(ProjectionError::Refused)?;
+    timeline_with_case(conn, tenant, viewer, resident, &case, q)
+}
+
+/// [`timeline`] with the case file's sharing facts supplied by the caller, who already holds
+/// them (the API's write-path cache), instead of folding `case_facts` again.
+///
+/// `case` must be the case file as known at `q.at`. A caller that only knows it is the
+/// *current* case file at some version checks the page's `up_to_version` against that version
+/// and falls back to [`timeline`] when the log moved on in between.
+pub fn timeline_with_case(
+    conn: &Connection,
+    tenant: &str,
+    viewer: &Viewer,
+    resident: ResidentId,
+    case: &kasane_domain::CaseFile,
+    q: &TimelineQuery,
+) -> Result<TimelinePage, ProjectionError> {
+    let case_basis = case_basis(case, viewer, q.at).map_err(ProjectionError::Refused)?;
     let first = q.first.clamp(1, MAX_PAGE);
     let at = micros(q.at);
     let boundary = match &q.after {
@@ -419,7 +436,7 @@ pub fn timeline(
                     info_categories: &info_categories,
                     redacted_at,
                 };
-                let Ok(basis) = note_basis(&case, viewer, facts, q.at) else {
+                let Ok(basis) = note_basis(case, viewer, facts, q.at) else {
                     continue;
                 };
                 let (body, body_position): (Option<String>, Option<i64>) = body_stmt

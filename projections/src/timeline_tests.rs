@@ -406,3 +406,38 @@ fn erasure_removes_every_personal_value_from_the_timeline() {
         serde_json::json!({"$erased": true})
     );
 }
+
+#[test]
+fn a_supplied_case_file_gives_the_same_page_and_drives_the_sharing_rule() {
+    let mut w = world();
+    let (nurse, doctor) = (w.nurse.clone(), w.doctor.clone());
+    w.post(
+        &nurse,
+        NoteCategory::Visit,
+        &[InfoCategory::Care],
+        "訪問",
+        2,
+    );
+    w.post(
+        &doctor,
+        NoteCategory::Visit,
+        &[InfoCategory::Health],
+        "診察",
+        3,
+    );
+    let q = TimelineQuery::at(day(20), 10);
+    let folded = crate::case_facts::load(&w.h.conn, TENANT, w.resident, q.at).unwrap();
+    let expected = w.page(&doctor, &q).unwrap();
+    let supplied = timeline_with_case(&w.h.conn, TENANT, &doctor, w.resident, &folded, &q).unwrap();
+    assert_eq!(supplied, expected);
+
+    assert_eq!(
+        supplied.up_to_version, 5,
+        "what a caller compares with its case version"
+    );
+
+    // The rule is asked about the case file given: one without the doctor on the team refuses.
+    let empty = kasane_domain::CaseFile::default();
+    let refused = timeline_with_case(&w.h.conn, TENANT, &doctor, w.resident, &empty, &q);
+    assert_eq!(refused.unwrap_err().code(), "NOT_ON_CARE_TEAM");
+}

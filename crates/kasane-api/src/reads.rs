@@ -14,9 +14,6 @@ use std::sync::{Arc, Mutex};
 /// page cache) beat many cold ones, and waiting requests queue here instead of on the
 /// blocking pool.
 const MAX_CONCURRENT: usize = 4;
-/// Memory-mapped I/O per connection: pages are shared through the OS cache instead of copied
-/// into each connection's own cache.
-const MMAP_BYTES: i64 = 1 << 30;
 
 /// A pool of read-only connections to the store file that holds the read models.
 #[derive(Clone)]
@@ -58,11 +55,7 @@ impl ReadPool {
         tokio::task::spawn_blocking(move || {
             let conn = match inner.idle.lock().expect("read pool").pop() {
                 Some(c) => c,
-                None => {
-                    let conn = open_read(&inner.path)?;
-                    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-                    conn
-                }
+                None => open_read(&inner.path)?,
             };
             let result = query(&conn);
             inner.idle.lock().expect("read pool").push(conn);

@@ -245,10 +245,20 @@ impl Resident {
             until: None,
         };
         let (tenant, viewer, resident) = self.query_args(ctx)?;
+        // Now-queries reuse the case file this request already loaded (the sharing facts),
+        // unless the log moved on in between; as-of queries fold the facts known at T.
+        let current = as_of.is_none().then(|| (self.case.clone(), self.version));
         let page = state(ctx)
             .reads
             .run(move |c| {
-                kasane_projections::timeline::timeline(c, &tenant, &viewer, resident, &query)
+                use kasane_projections::timeline::{timeline, timeline_with_case};
+                if let Some((case, version)) = current {
+                    let page = timeline_with_case(c, &tenant, &viewer, resident, &case, &query)?;
+                    if page.up_to_version == version {
+                        return Ok(page);
+                    }
+                }
+                timeline(c, &tenant, &viewer, resident, &query)
             })
             .await?;
         let items: Vec<AccessedItem> = page
