@@ -457,7 +457,65 @@ async fn sharing_follows_consent_in_queries_and_subscriptions_and_every_read_is_
         version + 1
     );
 
+    // A refers the resident to B's agency: B's inbox subscription gets the card, with the
+    // reason (B is on the team). The request's correlation id goes into the event.
+    send(
+        &mut live,
+        json!({"id": "i", "type": "subscribe", "payload": {
+            "query": "subscription { referralInbox { id status reason toAgencyId } }"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let correlation = uuid::Uuid::now_v7().to_string();
+    let referral = a
+        .http
+        .post(&a.url)
+        .bearer_auth(&ta)
+        .header("x-correlation-id", &correlation)
+        .json(
+            &json!({"query": "mutation ($r: ID!, $ag: ID!) { makeReferral(residentId: $r, input: {
+            toAgencyId: $ag, reason: \"服薬管理の支援をお願いします\", requestedSupport: [NURSING],
+            urgency: SOON }) { createdId } }", "variables": {"r": r, "ag": cast.b_agency}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        referral.headers()["x-correlation-id"].to_str().unwrap(),
+        correlation
+    );
+    let referral: Value = referral.json().await.unwrap();
+    let referral_id = referral["data"]["makeReferral"]["createdId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{referral:#}"))
+        .to_owned();
+    let card = loop {
+        let msg = next_message(&mut live, Duration::from_secs(10))
+            .await
+            .expect("the referral arrives in the inbox");
+        if msg["id"] == "i" {
+            break msg["payload"]["data"]["referralInbox"].clone();
+        }
+    };
+    assert_eq!(card["id"], referral_id.as_str());
+    assert_eq!(card["status"], "MADE");
+    assert_eq!(card["reason"], "服薬管理の支援をお願いします");
+    let conn = rusqlite::Connection::open(dir.path().join("kasane.db")).unwrap();
+    let stored: Vec<u8> = conn
+        .query_row(
+            "SELECT correlation_id FROM events WHERE event_type = 'ReferralMade' \
+             ORDER BY position DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        uuid::Uuid::from_slice(&stored).unwrap().to_string(),
+        correlation
+    );
+
     // B's agency admin suspends B: B's token stops working at once, with its own code.
+
     let admin = Client::new(&server, Some(&token(dir.path(), &cast.b_admin)));
     admin
         .data(
@@ -566,4 +624,18 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
         graphiql.contains("graphiql"),
         "GraphiQL is served on GET /graphql"
     );
+
+    // SIGTERM: the server finishes, closes the store and exits cleanly.
+    let output = server.output.clone();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.wait();
+    assert!(exit.success(), "exit status {exit:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = output.lock().unwrap().join("\n");
+    assert!(lines.contains("stopped"), "{lines}");
+    assert_ok(&kasane(dir.path(), &["verify"]));
 }
