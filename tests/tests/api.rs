@@ -639,3 +639,36 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
     assert!(lines.contains("stopped"), "{lines}");
     assert_ok(&kasane(dir.path(), &["verify"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
+    let dir = town();
+    let conn = kasane_projections::runner::open_read(&dir.path().join("kasane.db")).unwrap();
+    let (member, resident) = kasane_projections::directory::members(&conn, TENANT, None)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.roles.iter().map(|r| r.as_str()).eq(["supporter"]))
+        .find_map(|m| {
+            let residents =
+                kasane_projections::care_team::residents_of(&conn, TENANT, m.member_id).unwrap();
+            residents.first().map(|r| (m.member_id, *r))
+        })
+        .expect("a supporter on a team");
+    drop(conn);
+    let token = token(dir.path(), &member.to_string());
+    let server = Server::start(dir.path(), &[]);
+    let client = Client::new(&server, Some(&token));
+    let data = client
+        .data(
+            "query ($r: ID!, $t: DateTime!) { resident(id: $r) {
+               name kana birthDate status supportAreas basis { kind }
+               careTeam(asOf: $t) { teamRole from until active }
+               consents(asOf: $t) { status categories purpose method validFrom validUntil }
+               timeline(asOf: $t, first: 8) { upToVersion pageInfo { hasNextPage endCursor }
+                 edges { cursor node { kind occurredAt recordedAt basis { kind }
+                   note { category infoCategories body corrected redacted } } } } } }",
+            json!({"r": resident.to_string(), "t": END}),
+        )
+        .await;
+    insta::assert_json_snapshot!(data);
+}
