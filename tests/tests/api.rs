@@ -619,6 +619,8 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
         "{metrics}"
     );
     assert!(metrics.contains("outcome=\"RATE_LIMITED\""), "{metrics}");
+    assert!(metrics.contains("kasane_store_commits "), "{metrics}");
+    assert!(metrics.contains("kasane_store_appends "), "{metrics}");
     let graphiql = get("/graphql").await.unwrap().text().await.unwrap();
     assert!(
         graphiql.contains("graphiql"),

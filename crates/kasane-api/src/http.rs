@@ -339,6 +339,12 @@ async fn metrics(State(app): State<App>) -> Response {
     {
         app.state.metrics.projection_lag.set(lag as i64);
     }
+    if let Some(c) = app.state.service.store().commit_counts() {
+        let m = &app.state.metrics;
+        m.store_commits.set(c.commits as i64);
+        m.store_appends.set(c.appends as i64);
+        m.store_events.set(c.events as i64);
+    }
     (
         [(
             header::CONTENT_TYPE,

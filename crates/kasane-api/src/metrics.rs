@@ -37,6 +37,12 @@ pub struct Metrics {
     pub projection_lag: Gauge,
     /// Events written per append call made by the API (mutations and access records).
     pub append_events: Histogram,
+    /// The store's group commits since it was opened (set on each scrape).
+    pub store_commits: Gauge,
+    /// Append requests those commits answered (appends per commit = the group size).
+    pub store_appends: Gauge,
+    /// Events those commits wrote.
+    pub store_events: Gauge,
 }
 
 impl Default for Metrics {
@@ -48,6 +54,9 @@ impl Default for Metrics {
         let access_records = Counter::default();
         let projection_lag = Gauge::default();
         let append_events = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        let store_commits = Gauge::default();
+        let store_appends = Gauge::default();
+        let store_events = Gauge::default();
         registry.register(
             "graphql_requests",
             "GraphQL requests by operation and outcome",
@@ -78,6 +87,21 @@ impl Default for Metrics {
             "Events per append made by the API",
             append_events.clone(),
         );
+        registry.register(
+            "store_commits",
+            "Group commits of the store since it was opened",
+            store_commits.clone(),
+        );
+        registry.register(
+            "store_appends",
+            "Append requests answered by those commits (divide by commits for the group size)",
+            store_appends.clone(),
+        );
+        registry.register(
+            "store_events",
+            "Events written by those commits",
+            store_events.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -86,6 +110,9 @@ impl Default for Metrics {
             access_records,
             projection_lag,
             append_events,
+            store_commits,
+            store_appends,
+            store_events,
         }
     }
 }

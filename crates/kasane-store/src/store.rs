@@ -81,6 +81,11 @@ pub trait EventStore: Send + Sync {
     /// Catches up from `after_position`, signals `CaughtUp` once, then follows new commits.
     async fn subscribe_all(&self, after_position: u64) -> Result<Subscription, StoreError>;
 
+    /// Group-commit totals since the store was opened, where the backend counts them.
+    fn commit_counts(&self) -> Option<crate::stats::CommitCounts> {
+        None
+    }
+
     /// Crypto-shredding: destroys the subject's data key so its personal values read as
     /// `{"$erased": true}` forever; returns `true` if a key existed.
     async fn destroy_data_key(&self, tenant: &str, subject: &str) -> Result<bool, StoreError>;

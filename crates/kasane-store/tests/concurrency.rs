@@ -300,3 +300,34 @@ async fn subscription_from_a_position_and_close() {
         .unwrap();
     assert_eq!(ended.unwrap_err().code(), "STORE_CLOSED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_counts_add_up_and_concurrent_appends_share_commits() {
+    let t = TestDir::new();
+    let store = t.open().await;
+    let before = store
+        .commit_counts()
+        .expect("the SQLite store counts commits");
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append(
+                    TENANT,
+                    &format!("counted-{i}"),
+                    ExpectedVersion::NoStream,
+                    vec![event("A", json!({})), event("B", json!({}))],
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let after = store.commit_counts().unwrap();
+    assert_eq!(after.appends - before.appends, 64);
+    assert_eq!(after.events - before.events, 128);
+    let commits = after.commits - before.commits;
+    assert!((1..=64).contains(&commits), "{commits} commits");
+}

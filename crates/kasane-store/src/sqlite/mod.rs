@@ -115,6 +115,7 @@ struct Inner {
     head: watch::Receiver<u64>,
     read: Arc<ReadSide>,
     keys: Arc<KeyCache>,
+    stats: Arc<crate::stats::CommitStats>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -174,6 +175,7 @@ impl SqliteStore {
         let keys = Arc::new(KeyCache::default());
         let (head_tx, head_rx) = watch::channel(head);
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let stats = Arc::new(crate::stats::CommitStats::default());
         let writer = Writer::new(
             opened.conn,
             WriterParts {
@@ -188,6 +190,7 @@ impl SqliteStore {
                 checkpointer: Some(checkpoint_tx),
                 checkpoint_thread: Some(checkpointer),
                 inline: config.inline,
+                stats: Arc::clone(&stats),
             },
         );
         std::thread::Builder::new()
@@ -200,6 +203,7 @@ impl SqliteStore {
                 head: head_rx,
                 read: Arc::new(ReadSide::new(readers, Arc::clone(&keys), config.master_key)),
                 keys,
+                stats,
             }),
         })
     }
@@ -341,6 +345,10 @@ impl EventStore for SqliteStore {
                 )
             })
             .await
+    }
+
+    fn commit_counts(&self) -> Option<crate::stats::CommitCounts> {
+        Some(self.inner.stats.snapshot())
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {

@@ -120,6 +120,8 @@ struct State {
     inline: Option<InlineHook>,
     /// The open group's events, for `inline` (collected only when it is set).
     recorded: Vec<RecordedEvent>,
+    /// Group-commit totals, shared with the store handles.
+    stats: Arc<crate::stats::CommitStats>,
 }
 
 /// The tail of a stream: what the next append to it needs.
@@ -143,6 +145,7 @@ pub(crate) struct WriterParts {
     pub checkpointer: Option<std::sync::mpsc::SyncSender<()>>,
     pub checkpoint_thread: Option<std::thread::JoinHandle<()>>,
     pub inline: Option<InlineHook>,
+    pub stats: Arc<crate::stats::CommitStats>,
 }
 
 /// The statements of the append path, prepared once per group.
@@ -298,6 +301,7 @@ impl Writer {
                 events_since_checkpoint: 0,
                 inline: parts.inline,
                 recorded: Vec::new(),
+                stats: parts.stats,
             },
         }
     }
@@ -413,6 +417,7 @@ impl Writer {
                         st.shared_keys.set(&tenant, &subject, KeyState::Live(*key));
                     }
                 }
+                st.stats.record(batch.len() as u64, st.head - mark.head);
                 if st.head != mark.head {
                     st.head_tx.send_replace(st.head);
                     st.events_since_checkpoint += st.head - mark.head;
@@ -882,6 +887,7 @@ mod tests {
             checkpointer: None,
             checkpoint_thread: None,
             inline: None,
+            stats: Arc::default(),
         };
         (Writer::new(conn, parts), rx)
     }

@@ -1,0 +1,40 @@
+//! Counters of the store's group commits, for metrics: how many appends share a commit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Running totals since the store was opened; a backend updates them after each commit.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    commits: AtomicU64,
+    appends: AtomicU64,
+    events: AtomicU64,
+}
+
+/// A snapshot of [`CommitStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitCounts {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Append requests answered by those commits.
+    pub appends: u64,
+    /// Events written by them.
+    pub events: u64,
+}
+
+impl CommitStats {
+    /// Counts one commit of `appends` requests holding `events` events.
+    pub fn record(&self, appends: u64, events: u64) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.appends.fetch_add(appends, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// The totals so far.
+    pub fn snapshot(&self) -> CommitCounts {
+        CommitCounts {
+            commits: self.commits.load(Ordering::Relaxed),
+            appends: self.appends.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+        }
+    }
+}
