@@ -674,3 +674,50 @@ async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
         .await;
     insta::assert_json_snapshot!(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_an_external_oidc_issuer_are_accepted_with_their_member_claim() {
+    let dir = town();
+    let cast = cast(dir.path());
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/kasane-api/tests/fixtures");
+    let jwks = fixtures.join("oidc-jwks.json");
+    let key = std::fs::read(fixtures.join("oidc-es256.pem")).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--oidc-issuer",
+            "https://id.example.jp",
+            "--oidc-jwks-file",
+            jwks.to_str().unwrap(),
+            "--oidc-audience",
+            "kasane",
+            "--oidc-tenant-claim",
+            "tenant",
+        ],
+    );
+    let sign = |tenant: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let claims = json!({
+            "iss": "https://id.example.jp", "aud": "kasane", "sub": "someone@example.jp",
+            "exp": chrono::Utc::now().timestamp() + 600,
+            "kasane_member": cast.a, "tenant": tenant,
+        });
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(&key).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    let external = Client::new(&server, Some(&sign(TENANT)));
+    let me = external.data("{ me { id } }", json!({})).await;
+    assert_eq!(me["me"]["id"], cast.a.as_str());
+    let foreign = Client::new(&server, Some(&sign("other-town")));
+    let (status, body) = foreign.send("{ me { id } }", json!({})).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FOREIGN_TENANT");
+    // Kasane's own tokens keep working beside the external issuer.
+    let own = Client::new(&server, Some(&token(dir.path(), &cast.b)));
+    assert_eq!(
+        own.data("{ me { id } }", json!({})).await["me"]["id"],
+        cast.b.as_str()
+    );
+}

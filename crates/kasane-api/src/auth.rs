@@ -279,20 +279,12 @@ mod tests {
         );
     }
 
-    /// A throwaway P-256 key made for this test only (never used anywhere else).
-    const TEST_EC_KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCOb6jRldn8GJTm31
-xU6ANAf6UYiB6VkFPnSZxiWHBu+hRANCAAQ/Q8gkiw5LKuWIKai7s9shlbU978Cd
-p13iCp6sp570Agk+G639u4KPlqH+LBR3VuCx1Lm77sMSsVhSc5nPLV5/
------END PRIVATE KEY-----
-";
+    /// A throwaway P-256 key made for tests only (tests/fixtures/README.md).
+    const TEST_EC_KEY: &str = include_str!("../tests/fixtures/oidc-es256.pem");
 
     fn issuer(tenant_claim: Option<&str>) -> OidcIssuer {
-        let jwks = serde_json::json!({"keys": [{
-            "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-            "x": "P0PIJIsOSyrliCmou7PbIZW1Pe_Anadd4gqerKee9AI",
-            "y": "CT4brf27go-Wof4sFHdW4LHUubvuwxKxWFJzmc8tXn8"
-        }]});
+        let jwks: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/oidc-jwks.json")).unwrap();
         OidcIssuer {
             issuer: "https://id.example.jp".into(),
             audience: Some("kasane".into()),
