@@ -721,3 +721,28 @@ async fn tokens_of_an_external_oidc_issuer_are_accepted_with_their_member_claim(
         cast.b.as_str()
     );
 }
+
+#[test]
+fn a_config_file_sets_store_and_server_settings_and_flags_win() {
+    let dir = TempDir::new().unwrap();
+    let config = dir.path().join("kasane.toml");
+    std::fs::write(
+        &config,
+        "[store]\ntenant = \"minato\"\ntime_zone = \"Asia/Tokyo\"\n\
+         [server]\nlisten = \"127.0.0.1:1\"\n[limits]\nmax_page = 5\n",
+    )
+    .unwrap();
+    // --listen (a flag) wins over the file's unusable port 1; the tenant comes from the file.
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let lines = server.output.lock().unwrap().join("\n");
+    assert!(lines.contains("serving tenant minato"), "{lines}");
+    drop(server);
+    std::fs::write(&config, "[store]\ntenant = \"minato\"\ncolour = \"blue\"\n").unwrap();
+    let out = kasane(dir.path(), &["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a valid Kasane configuration"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -15,7 +15,8 @@ mod config;
 mod demo;
 mod server_config;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use config::StoreOptions;
 
 /// Kasane: an event-sourced collaboration service for multi-agency support of residents.
@@ -53,7 +54,23 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `serve --config FILE` may also set the global store options left at their defaults.
+    if let Command::Serve(args) = &cli.command
+        && let Some(path) = &args.config
+    {
+        let from_default = |id: &str| {
+            matches!(
+                matches.value_source(id),
+                None | Some(ValueSource::DefaultValue)
+            )
+        };
+        if let Err(e) = server_config::apply_store_section(path, &mut cli.store, from_default) {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)

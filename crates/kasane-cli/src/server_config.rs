@@ -129,10 +129,23 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct ServeFile {
     #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
     server: ServerSection,
     #[serde(default)]
     limits: LimitsSection,
     oidc: Option<OidcSection>,
+}
+
+/// The global store options, for when they are not given as flags or environment variables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    data_dir: Option<PathBuf>,
+    tenant: Option<String>,
+    time_zone: Option<String>,
+    durability: Option<String>,
+    master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,17 +188,52 @@ pub struct ServeSettings {
     pub secret: SecretOptions,
 }
 
+/// Reads the configuration file.
+fn read_file(path: &Path) -> Result<ServeFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid Kasane configuration", path.display()))
+}
+
+/// Applies the file's `[store]` section to the global store options that were left at their
+/// defaults (`from_default(id)` says which); flags and environment variables win.
+pub fn apply_store_section(
+    path: &Path,
+    store: &mut crate::config::StoreOptions,
+    from_default: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let section = read_file(path)?.store;
+    if let Some(v) = section.data_dir.filter(|_| from_default("data_dir")) {
+        store.data_dir = v;
+    }
+    if let Some(v) = section.tenant.filter(|_| from_default("tenant")) {
+        store.tenant = v;
+    }
+    if let Some(v) = section.time_zone.filter(|_| from_default("time_zone")) {
+        store.time_zone = v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("[store] time_zone {v:?} is not an IANA zone name"))?;
+    }
+    if let Some(v) = section.durability.filter(|_| from_default("durability")) {
+        store.durability = v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("[store] durability must be \"full\" or \"normal\""))?;
+    }
+    if let Some(v) = section
+        .master_key_file
+        .filter(|_| from_default("master_key_file"))
+    {
+        store.master_key_file = Some(v);
+    }
+    Ok(())
+}
+
 impl ServeArgs {
     /// Merges flags and environment over the file over defaults.
     pub fn resolve(&self) -> Result<ServeSettings> {
         let file: ServeFile = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                toml::from_str(&text).with_context(|| {
-                    format!("{} is not a valid Kasane configuration", path.display())
-                })?
-            }
+            Some(path) => read_file(path)?,
             None => ServeFile::default(),
         };
         let defaults = Limits::default();
@@ -299,10 +347,12 @@ mod tests {
 
     #[test]
     fn the_file_is_read_and_unknown_keys_are_refused() {
-        let file: ServeFile =
-            toml::from_str("[server]\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_page = 50\n")
-                .unwrap();
+        let file: ServeFile = toml::from_str(
+            "[store]\ntenant = \"minato\"\n[server]\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_page = 50\n",
+        )
+        .unwrap();
         assert_eq!(file.limits.max_page, Some(50));
+        assert_eq!(file.store.tenant.as_deref(), Some("minato"));
         assert!(toml::from_str::<ServeFile>("[limits]\nmax_pages = 5\n").is_err());
     }
 }
