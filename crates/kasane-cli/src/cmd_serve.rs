@@ -137,7 +137,7 @@ fn print_demo_tokens(db: &Path, tenant: &TenantId, signer: &TokenSigner) -> Resu
         ("auditor", active(Role::Auditor).next()),
         ("center admin", active(Role::CenterAdmin).next()),
     ];
-    println!("demo tokens (valid 8 hours):");
+    println!("demo tokens (valid 8 hours), as GraphiQL headers:");
     for (label, member) in picks {
         let Some(m) = member else { continue };
         let token = signer.issue(
@@ -147,7 +147,7 @@ fn print_demo_tokens(db: &Path, tenant: &TenantId, signer: &TokenSigner) -> Resu
             chrono::Utc::now(),
         );
         println!(
-            "  {label:<13} {} ({})\n    Bearer {token}",
+            "  {label:<13} {} ({})\n    {{\"Authorization\": \"Bearer {token}\"}}",
             m.name.as_deref().unwrap_or("?"),
             m.member_id
         );
