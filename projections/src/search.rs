@@ -79,6 +79,8 @@ pub struct ResidentHit {
     pub erased: bool,
     /// Business time of the registration.
     pub registered_at: DateTime<Utc>,
+    /// Pass as `after` to continue after this hit.
+    pub cursor: String,
 }
 
 impl Projection for ResidentSearch {
@@ -277,8 +279,7 @@ pub fn search(
         after_id,
         (first + 1) as i64,
     ])?;
-    let mut items = Vec::new();
-    let mut last_key = None;
+    let mut items: Vec<ResidentHit> = Vec::new();
     let mut more = false;
     while let Some(row) = rows.next()? {
         if items.len() == first {
@@ -286,8 +287,11 @@ pub fn search(
             break;
         }
         let birth: Option<String> = row.get(3)?;
+        let resident_id = ResidentId(uuid(&row.get::<_, Vec<u8>>(0)?)?);
+        let erased: bool = row.get(6)?;
+        let key: String = row.get(8)?;
         let hit = ResidentHit {
-            resident_id: ResidentId(uuid(&row.get::<_, Vec<u8>>(0)?)?),
+            resident_id,
             name: row.get(1)?,
             kana: row.get(2)?,
             birth_date: birth
@@ -296,15 +300,16 @@ pub fn search(
                 .map_err(|_| ProjectionError::Corrupt("a birth date is not a date".into()))?,
             support_areas: from_json(&row.get::<_, String>(4)?)?,
             status: from_name(&row.get::<_, String>(5)?)?,
-            erased: row.get(6)?,
+            erased,
             registered_at: time(row.get(7)?)?,
+            cursor: cursor(erased, &key, resident_id),
         };
-        last_key = Some((hit.erased, row.get::<_, String>(8)?, hit.resident_id));
         items.push(hit);
     }
-    let next_cursor = match (more, last_key) {
-        (true, Some((erased, key, id))) => Some(cursor(erased, &key, id)),
-        _ => None,
+    let next_cursor = if more {
+        items.last().map(|h| h.cursor.clone())
+    } else {
+        None
     };
     Ok(Page { items, next_cursor })
 }

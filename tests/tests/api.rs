@@ -316,6 +316,35 @@ async fn sharing_follows_consent_in_queries_and_subscriptions_and_every_read_is_
         )
         .await;
     assert!(found.to_string().contains(&r), "{found}");
+    // A second 山田: search pages by kana, and each edge's cursor continues after it.
+    a.data(
+        "mutation { registerResident(input: { name: \"山田 太郎\", kana: \"ヤマダ タロウ\",
+           birthDate: \"1975-06-01\", supportAreas: [POVERTY] }) { version } }",
+        json!({}),
+    )
+    .await;
+    let page = a
+        .data(
+            "{ residents(search: \"やまだ\", first: 2) { edges { cursor node { id kana } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = page["residents"]["edges"].as_array().unwrap().clone();
+    assert_eq!(edges.len(), 2, "{page}");
+    assert_eq!(
+        edges[0]["node"]["kana"], "ヤマダ タロウ",
+        "kana order: タ before ハ"
+    );
+    let next = a
+        .data(
+            "query ($a: String!) { residents(search: \"やまだ\", first: 1, after: $a) { edges { node { id } } } }",
+            json!({"a": edges[0]["cursor"]}),
+        )
+        .await;
+    assert_eq!(
+        next["residents"]["edges"][0]["node"]["id"],
+        edges[1]["node"]["id"]
+    );
 
     // A records the resident's consent for B's agency and health information.
     let consent = a

@@ -131,7 +131,7 @@ impl Query {
                 }],
             );
             edges.push(ResidentEdge {
-                cursor: String::new(),
+                cursor: hit.cursor,
                 node: ResidentSummary {
                     id: id(hit.resident_id.0),
                     name: hit.name,
@@ -143,12 +143,6 @@ impl Query {
                     registered_at: hit.registered_at,
                 },
             });
-        }
-        // Only the last item's cursor is meaningful for this index; intermediate edges carry
-        // the page's end cursor as well so any of them can be used to continue.
-        let end = page.next_cursor.clone();
-        for e in &mut edges {
-            e.cursor = end.clone().unwrap_or_default();
         }
         Ok(ResidentConnection {
             edges,
@@ -326,7 +320,7 @@ pub struct ResidentConnection {
 /// One resident with a cursor.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ResidentEdge {
-    /// Pass as `after` to continue after this page.
+    /// Pass as `after` to continue after this resident.
     pub cursor: String,
     /// The resident.
     pub node: ResidentSummary,
