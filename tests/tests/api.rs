@@ -94,6 +94,15 @@ fn cast(dir: &Path) -> Cast {
     }
 }
 
+/// The server's token-signing secret (generated into the data directory).
+fn hex_secret(dir: &Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(dir.join("jwt.key")).unwrap();
+    (0..text.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 fn token(dir: &Path, member: &str) -> String {
     let out = kasane(dir, &["token", "issue", "--member", member, "--ttl", "1h"]);
     assert_ok(&out);
@@ -575,6 +584,8 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
             "1",
             "--rate-burst",
             "12",
+            "--max-complexity",
+            "50",
         ],
     );
     let a = Client::new(&server, Some(&ta));
@@ -593,10 +604,47 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
         (status, body["errors"][0]["extensions"]["code"].as_str()),
         (401, Some("TOKEN_INVALID"))
     );
+    // Tokens signed with the server's own secret, for a member it does not know and expired.
+    let secret = hex_secret(dir.path());
+    let sign = |sub: &str, exp: i64| {
+        let claims = json!({"sub": sub, "tenant": TENANT, "iss": "kasane",
+            "iat": exp - 60, "exp": exp, "jti": "t"});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    for (token, status, code) in [
+        (
+            sign(&uuid::Uuid::now_v7().to_string(), now + 600),
+            401,
+            "UNKNOWN_MEMBER",
+        ),
+        (sign(&cast.a, now - 3_600), 401, "TOKEN_EXPIRED"),
+    ] {
+        let (got, body) = Client::new(&server, Some(&token))
+            .send("{ me { name } }", json!({}))
+            .await;
+        assert_eq!(
+            (got, body["errors"][0]["extensions"]["code"].as_str()),
+            (status, Some(code))
+        );
+    }
     assert_eq!(
         a.code("{ resident(id: \"nope\") { name } }", json!({}))
             .await,
         "BAD_ID"
+    );
+    assert_eq!(
+        a.code(
+            "{ residents(first: 10) { edges { node { id name kana birthDate supportAreas status erased registeredAt } } } }",
+            json!({})
+        )
+        .await,
+        "QUERY_TOO_COMPLEX"
     );
     assert_eq!(
         a.code("{ residents(first: 11) { edges { cursor } } }", json!({}))
@@ -621,7 +669,7 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
         a.code("{ me { nosuchfield } }", json!({})).await,
         "BAD_REQUEST"
     );
-    // The burst is 12 per token; the requests above used 4 of it (refused tokens and bodies
+    // The burst is 12 per token; the requests above used 5 of it (refused tokens and bodies
     // are turned away before the budget is charged).
     let mut codes = Vec::new();
     for _ in 0..14 {
