@@ -10,7 +10,7 @@ use crate::reads::ReadPool;
 use crate::settings::ApiSettings;
 use kasane_app::{CommandMeta, CommandService};
 use kasane_domain::events::AccessedItem;
-use kasane_domain::vocab::{AccessKind, Role};
+use kasane_domain::vocab::AccessKind;
 use kasane_domain::{Actor, MemberId, ResidentId, Viewer};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -74,21 +74,6 @@ impl Caller {
     /// The member's id.
     pub fn member_id(&self) -> MemberId {
         self.actor.member_id()
-    }
-
-    /// Refuses unless the member holds `role`.
-    pub fn require(&self, role: Role) -> ApiResult<()> {
-        if self.actor.member.has_role(role) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                codes::ROLE_REQUIRED,
-                format!(
-                    "this needs the {} role: ask your agency administrator",
-                    role.as_str()
-                ),
-            ))
-        }
     }
 
     /// Command metadata for a mutation decided now.

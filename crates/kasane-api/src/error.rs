@@ -20,8 +20,6 @@ pub mod codes {
     pub const UNKNOWN_MEMBER: &str = "UNKNOWN_MEMBER";
     /// The token's member is suspended.
     pub const MEMBER_SUSPENDED: &str = "MEMBER_SUSPENDED";
-    /// The operation needs a role the member does not have.
-    pub const ROLE_REQUIRED: &str = "ROLE_REQUIRED";
     /// An id argument is not a UUID.
     pub const BAD_ID: &str = "BAD_ID";
     /// An argument is out of range or malformed.
