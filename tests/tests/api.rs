@@ -647,6 +647,22 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
         "QUERY_TOO_COMPLEX"
     );
     assert_eq!(
+        a.code(
+            "{ residents(first: 5, onMyTeam: false) { edges { cursor } } }",
+            json!({})
+        )
+        .await,
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        a.code(
+            "{ residents(first: 5, after: \"garbage\") { edges { cursor } } }",
+            json!({})
+        )
+        .await,
+        "BAD_CURSOR"
+    );
+    assert_eq!(
         a.code("{ residents(first: 11) { edges { cursor } } }", json!({}))
             .await,
         "PAGE_TOO_LARGE"
@@ -669,7 +685,7 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
         a.code("{ me { nosuchfield } }", json!({})).await,
         "BAD_REQUEST"
     );
-    // The burst is 12 per token; the requests above used 5 of it (refused tokens and bodies
+    // The burst is 12 per token; the requests above used 7 of it (refused tokens and bodies
     // are turned away before the budget is charged).
     let mut codes = Vec::new();
     for _ in 0..14 {
