@@ -26,17 +26,16 @@ pub struct Timeline;
 
 const TABLES: &[&str] = &["timeline", "timeline_notes", "timeline_note_bodies"];
 
-/// The index pages and erasure scan by (a bulk index: see [`Projection::bulk_indexes`]).
-const TIMELINE_BY_RESIDENT: &str =
-    "CREATE INDEX IF NOT EXISTS timeline_by_resident ON timeline (tenant, resident, position)";
-
+// Every table is clustered by resident: a page reads a few neighbouring B-tree pages instead
+// of one page per entry, which matters because a reader's page cache is emptied whenever
+// another connection commits (SQLite's WAL mode), i.e. on almost every request under load.
 impl Projection for Timeline {
     fn name(&self) -> &'static str {
         "timeline"
     }
 
     fn version(&self) -> String {
-        "2".into()
+        "3".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -46,32 +45,38 @@ impl Projection for Timeline {
     fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS timeline (
-                position INTEGER PRIMARY KEY,
                 tenant TEXT NOT NULL,
                 resident BLOB NOT NULL,
+                position INTEGER NOT NULL,
                 stream_version INTEGER NOT NULL,
                 kind TEXT NOT NULL,
                 recorded_at INTEGER NOT NULL,
                 occurred_at INTEGER NOT NULL,
                 actor_member BLOB,
                 actor_agency BLOB,
-                note_id BLOB,
-                payload TEXT NOT NULL
-            );
+                note_position INTEGER,
+                payload TEXT NOT NULL,
+                PRIMARY KEY (tenant, resident, position)
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS timeline_notes (
-                note_id BLOB PRIMARY KEY,
                 tenant TEXT NOT NULL,
                 resident BLOB NOT NULL,
                 posted_position INTEGER NOT NULL,
+                note_id BLOB NOT NULL,
                 posted_at INTEGER NOT NULL,
+                posted_recorded_at INTEGER NOT NULL,
                 author BLOB NOT NULL,
                 author_agency BLOB NOT NULL,
                 category TEXT NOT NULL,
                 info_categories TEXT NOT NULL,
                 describes_at INTEGER NOT NULL,
                 redacted_at INTEGER,
-                redacted_recorded_at INTEGER
+                redacted_recorded_at INTEGER,
+                body TEXT,
+                corrected_recorded_at INTEGER,
+                PRIMARY KEY (tenant, resident, posted_position)
             ) WITHOUT ROWID;
+            CREATE UNIQUE INDEX IF NOT EXISTS timeline_notes_by_id ON timeline_notes (note_id);
             CREATE TABLE IF NOT EXISTS timeline_note_bodies (
                 note_id BLOB NOT NULL,
                 position INTEGER NOT NULL,
@@ -80,58 +85,60 @@ impl Projection for Timeline {
                 PRIMARY KEY (note_id, position)
             ) WITHOUT ROWID;",
         )?;
-        conn.execute_batch(TIMELINE_BY_RESIDENT)?;
         Ok(())
-    }
-
-    fn bulk_indexes(&self) -> &'static [&'static str] {
-        &["timeline_by_resident"]
     }
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
         let Some((resident, note)) = subject(env.event) else {
             return Ok(());
         };
+        let note_position = match (env.event, note) {
+            (Event::NotePosted(_), _) => Some(env.position as i64),
+            (_, Some(note)) => Some(posted_position(conn, note)?),
+            (_, None) => None,
+        };
         conn.prepare_cached(
-            "INSERT INTO timeline (position, tenant, resident, stream_version, kind, recorded_at, \
-             occurred_at, actor_member, actor_agency, note_id, payload) \
+            "INSERT INTO timeline (tenant, resident, position, stream_version, kind, recorded_at, \
+             occurred_at, actor_member, actor_agency, note_position, payload) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
-            env.position as i64,
             env.tenant,
             resident.0.as_bytes(),
+            env.position as i64,
             env.stream_version as i64,
             env.event.event_type(),
             micros(env.recorded_at),
             micros(env.occurred_at),
             env.actor.map(|a| *a.member.as_bytes()),
             env.actor.map(|a| *a.agency.as_bytes()),
-            note.map(|n| *n.0.as_bytes()),
+            note_position,
             serde_json::to_string(env.payload)?,
         ])?;
         match env.event {
             Event::NotePosted(e) => {
                 conn.prepare_cached(
-                    "INSERT INTO timeline_notes (note_id, tenant, resident, posted_position, \
-                     posted_at, author, author_agency, category, info_categories, describes_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO timeline_notes (tenant, resident, posted_position, note_id, \
+                     posted_at, posted_recorded_at, author, author_agency, category, \
+                     info_categories, describes_at, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
-                    e.note_id.0.as_bytes(),
                     env.tenant,
                     resident.0.as_bytes(),
                     env.position as i64,
+                    e.note_id.0.as_bytes(),
                     micros(env.occurred_at),
+                    micros(env.recorded_at),
                     e.author.0.as_bytes(),
                     e.author_agency.0.as_bytes(),
                     name_of(&e.category),
                     json(&e.info_categories)?,
                     micros(e.describes_at),
+                    e.body.known(),
                 ])?;
-                insert_body(conn, env, e.note_id, e.body.known())?;
             }
-            Event::NoteCorrected(e) => insert_body(conn, env, e.note_id, e.body.known())?,
+            Event::NoteCorrected(e) => correct(conn, env, e.note_id, e.body.known())?,
             Event::NoteRedacted(e) => {
                 conn.prepare_cached(
                     "UPDATE timeline_notes SET redacted_at = ?2, redacted_recorded_at = ?3 \
@@ -150,29 +157,48 @@ impl Projection for Timeline {
     }
 }
 
-fn insert_body(
+/// Where `note` was posted: the key of its `timeline_notes` row.
+fn posted_position(conn: &Connection, note: NoteId) -> Result<i64, ProjectionError> {
+    conn.prepare_cached("SELECT posted_position FROM timeline_notes WHERE note_id = ?1")?
+        .query_row(params![note.0.as_bytes()], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| ProjectionError::Corrupt(format!("the timeline has no note {}", note.0)))
+}
+
+/// A correction replaces the note's current body; the bodies it replaced are kept in
+/// `timeline_note_bodies` (the posted one too, on the first correction) for as-of reads.
+fn correct(
     conn: &Connection,
     env: &Envelope<'_>,
     note: NoteId,
     body: Option<&String>,
 ) -> Result<(), ProjectionError> {
-    conn.prepare_cached(
-        "INSERT INTO timeline_note_bodies (note_id, position, recorded_at, body) \
+    let mut history = conn.prepare_cached(
+        "INSERT OR IGNORE INTO timeline_note_bodies (note_id, position, recorded_at, body) \
          VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    // Only the first correction finds no history yet: the posted body goes in first.
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO timeline_note_bodies (note_id, position, recorded_at, body) \
+         SELECT note_id, posted_position, posted_recorded_at, body FROM timeline_notes \
+         WHERE note_id = ?1 AND corrected_recorded_at IS NULL",
     )?
-    .execute(params![
+    .execute(params![note.0.as_bytes()])?;
+    history.execute(params![
         note.0.as_bytes(),
         env.position as i64,
         micros(env.recorded_at),
         body
     ])?;
+    conn.prepare_cached(
+        "UPDATE timeline_notes SET body = ?2, corrected_recorded_at = ?3 WHERE note_id = ?1",
+    )?
+    .execute(params![note.0.as_bytes(), body, micros(env.recorded_at)])?;
     Ok(())
 }
 
 /// Crypto-shredding reaches the read model too: every personal value of the resident goes.
 fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), ProjectionError> {
-    // During a bulk load the index is dropped; the scan below needs it.
-    conn.execute_batch(TIMELINE_BY_RESIDENT)?;
     let rows: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2",
@@ -181,15 +207,26 @@ fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), Pr
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut update = conn.prepare_cached("UPDATE timeline SET payload = ?2 WHERE position = ?1")?;
+    let mut update = conn.prepare_cached(
+        "UPDATE timeline SET payload = ?4 WHERE tenant = ?1 AND resident = ?2 AND position = ?3",
+    )?;
     for (position, payload) in rows {
         let mut value: serde_json::Value = serde_json::from_str(&payload)?;
         strip_personal(&mut value);
-        update.execute(params![position, serde_json::to_string(&value)?])?;
+        update.execute(params![
+            tenant,
+            resident.0.as_bytes(),
+            position,
+            serde_json::to_string(&value)?
+        ])?;
     }
     conn.prepare_cached(
         "UPDATE timeline_note_bodies SET body = NULL WHERE note_id IN \
          (SELECT note_id FROM timeline_notes WHERE tenant = ?1 AND resident = ?2)",
+    )?
+    .execute(params![tenant, resident.0.as_bytes()])?;
+    conn.prepare_cached(
+        "UPDATE timeline_notes SET body = NULL WHERE tenant = ?1 AND resident = ?2",
     )?
     .execute(params![tenant, resident.0.as_bytes()])?;
     Ok(())
@@ -389,10 +426,11 @@ pub fn timeline_with_case(
     };
     let sql = format!(
         "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
-         t.actor_member, t.actor_agency, t.note_id, t.payload, n.posted_at, n.author, \
+         t.actor_member, t.actor_agency, n.note_id, t.payload, n.posted_at, n.author, \
          n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
-         n.redacted_recorded_at, n.posted_position FROM timeline t \
-         LEFT JOIN timeline_notes n ON n.note_id = t.note_id \
+         n.redacted_recorded_at, n.posted_position, n.body, n.corrected_recorded_at \
+         FROM timeline t LEFT JOIN timeline_notes n ON n.tenant = t.tenant \
+         AND n.resident = t.resident AND n.posted_position = t.note_position \
          WHERE t.tenant = ?1 AND t.resident = ?2 AND t.position {bound} ?3 AND t.recorded_at <= ?4 \
          ORDER BY t.position {direction}"
     );
@@ -439,11 +477,17 @@ pub fn timeline_with_case(
                 let Ok(basis) = note_basis(case, viewer, facts, q.at) else {
                     continue;
                 };
-                let (body, body_position): (Option<String>, Option<i64>) = body_stmt
-                    .query_row(params![id, at], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?
-                    .unwrap_or((None, None));
                 let posted_position: i64 = row.get(17)?;
+                // The current body answers unless a correction was recorded after T.
+                let (body, corrected) = match row.get::<_, Option<i64>>(19)? {
+                    None => (row.get(18)?, false),
+                    Some(last) if last <= at => (row.get(18)?, true),
+                    Some(_) => {
+                        let (body, position): (Option<String>, i64) =
+                            body_stmt.query_row(params![id, at], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                        (body, position != posted_position)
+                    }
+                };
                 let view = NoteView {
                     note_id,
                     category,
@@ -456,7 +500,7 @@ pub fn timeline_with_case(
                     } else {
                         body
                     },
-                    corrected: body_position.is_some_and(|p| p != posted_position),
+                    corrected,
                     redacted: redacted_at.is_some(),
                     info_categories,
                 };

@@ -523,7 +523,7 @@ struct Request {
 }
 
 /// The baseline: the same join, bounds and order as `timeline(...)`, the first 50 rows with
-/// every column read, the payload parsed and the latest body of each note fetched, but no
+/// every column read, the payload parsed and the body of each note as of T fetched, but no
 /// sharing rule (no case facts, no basis per note, no hidden rows to skip).
 fn baseline_page(
     conn: &Connection,
@@ -534,15 +534,16 @@ fn baseline_page(
 ) -> Result<usize> {
     let mut stmt = conn.prepare_cached(
         "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
-         t.actor_member, t.actor_agency, t.note_id, t.payload, n.posted_at, n.author, \
+         t.actor_member, t.actor_agency, n.note_id, t.payload, n.posted_at, n.author, \
          n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
-         n.redacted_recorded_at, n.posted_position FROM timeline t \
-         LEFT JOIN timeline_notes n ON n.note_id = t.note_id \
+         n.redacted_recorded_at, n.posted_position, n.body, n.corrected_recorded_at \
+         FROM timeline t LEFT JOIN timeline_notes n ON n.tenant = t.tenant \
+         AND n.resident = t.resident AND n.posted_position = t.note_position \
          WHERE t.tenant = ?1 AND t.resident = ?2 AND t.position < ?3 AND t.recorded_at <= ?4 \
          ORDER BY t.position DESC LIMIT ?5",
     )?;
     let mut body_stmt = conn.prepare_cached(
-        "SELECT body, position FROM timeline_note_bodies WHERE note_id = ?1 AND recorded_at <= ?2 \
+        "SELECT body FROM timeline_note_bodies WHERE note_id = ?1 AND recorded_at <= ?2 \
          ORDER BY position DESC LIMIT 1",
     )?;
     let mut rows = stmt.query(params![
@@ -563,9 +564,13 @@ fn baseline_page(
         let payload: serde_json::Value = serde_json::from_str(&row.get::<_, String>(8)?)?;
         let note = match &note_id {
             Some(id) => {
-                let body: Option<(Option<String>, i64)> = body_stmt
-                    .query_row(params![id, at], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
+                let body: Option<String> = match row.get::<_, Option<i64>>(19)? {
+                    Some(last) if last > at => body_stmt
+                        .query_row(params![id, at], |r| r.get(0))
+                        .optional()?
+                        .flatten(),
+                    _ => row.get(18)?,
+                };
                 let facts: (Option<i64>, Option<Vec<u8>>, Option<String>, Option<String>) =
                     (row.get(9)?, row.get(11)?, row.get(12)?, row.get(13)?);
                 let categories: Option<serde_json::Value> =
