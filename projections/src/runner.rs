@@ -433,6 +433,9 @@ pub fn open_write(path: &Path) -> Result<Connection, ProjectionError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+    // Statement journals (an insert into a table with a unique index may need one) stay in
+    // memory instead of a temporary file written with a syscall per page.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }

@@ -35,7 +35,7 @@ impl Projection for Timeline {
     }
 
     fn version(&self) -> String {
-        "3".into()
+        "4".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -55,7 +55,7 @@ impl Projection for Timeline {
                 actor_member BLOB,
                 actor_agency BLOB,
                 note_position INTEGER,
-                payload TEXT NOT NULL,
+                payload TEXT,
                 PRIMARY KEY (tenant, resident, position)
             ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS timeline_notes (
@@ -113,7 +113,11 @@ impl Projection for Timeline {
             env.actor.map(|a| *a.member.as_bytes()),
             env.actor.map(|a| *a.agency.as_bytes()),
             note_position,
-            serde_json::to_string(env.payload)?,
+            // A note entry is shown through its note's row (facts, body as of T), not its payload.
+            match note {
+                Some(_) => None,
+                None => Some(serde_json::to_string(env.payload)?),
+            },
         ])?;
         match env.event {
             Event::NotePosted(e) => {
@@ -201,7 +205,8 @@ fn correct(
 fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), ProjectionError> {
     let rows: Vec<(i64, String)> = conn
         .prepare_cached(
-            "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2",
+            "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2 \
+             AND payload IS NOT NULL",
         )?
         .query_map(params![tenant, resident.0.as_bytes()], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -362,9 +367,10 @@ pub struct TimelineEntry {
     pub basis: Basis,
     /// The note, for note entries.
     pub note: Option<NoteView>,
-    /// The event's payload; personal values opened, or `{"$withheld": true}` for a
-    /// metadata-only basis, or `{"$erased": true}`.
-    pub payload: serde_json::Value,
+    /// The event's payload for entries that are not about a note (those show `note`
+    /// instead): personal values opened, or `{"$withheld": true}` for a metadata-only basis,
+    /// or `{"$erased": true}`.
+    pub payload: Option<serde_json::Value>,
 }
 
 /// A page of a timeline.
@@ -511,9 +517,18 @@ pub fn timeline_with_case(
             more = true;
             break;
         }
-        let payload: String = row.get(8)?;
-        let mut payload: serde_json::Value = serde_json::from_str(&payload)?;
-        render_personal(&mut payload, basis == Basis::AuditorMetadata);
+        let payload = match row
+            .get_ref(8)?
+            .as_str_or_null()
+            .map_err(rusqlite::Error::from)?
+        {
+            Some(text) => {
+                let mut payload: serde_json::Value = serde_json::from_str(text)?;
+                render_personal(&mut payload, basis == Basis::AuditorMetadata);
+                Some(payload)
+            }
+            None => None,
+        };
         let position: i64 = row.get(0)?;
         entries.push(TimelineEntry {
             position: position as u64,

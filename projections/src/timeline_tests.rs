@@ -291,8 +291,21 @@ fn a_consent_shows_the_other_agencys_notes_and_a_correction_is_known_only_from_i
             .filter_map(|e| e.note.as_ref())
             .all(|n| n.corrected)
     );
+    assert!(
+        day9.entries
+            .iter()
+            .filter(|e| e.note.is_some())
+            .all(|e| e.payload.is_none()),
+        "note entries show their note, not their payload"
+    );
+    let registered = day9
+        .entries
+        .iter()
+        .find(|e| e.kind == "ResidentRegistered")
+        .unwrap();
     assert_eq!(
-        day9.entries[0].payload["body"], "血圧 130",
+        registered.payload.as_ref().unwrap()["name"],
+        "山田 花子",
         "personal values are opened"
     );
 }
@@ -317,8 +330,13 @@ fn auditors_see_metadata_only_and_outsiders_are_refused() {
         .unwrap();
     assert_eq!(posted.basis, Basis::AuditorMetadata);
     assert_eq!(posted.note.as_ref().unwrap().body, None);
+    let registered = page
+        .entries
+        .iter()
+        .find(|e| e.kind == "ResidentRegistered")
+        .unwrap();
     assert_eq!(
-        posted.payload["body"],
+        registered.payload.as_ref().unwrap()["name"],
         serde_json::json!({"$withheld": true})
     );
     assert!(!serde_json::to_string(&page).unwrap().contains("秘密"));
@@ -402,7 +420,7 @@ fn erasure_removes_every_personal_value_from_the_timeline() {
         .find(|e| e.kind == "ResidentRegistered")
         .unwrap();
     assert_eq!(
-        registered.payload["name"],
+        registered.payload.as_ref().unwrap()["name"],
         serde_json::json!({"$erased": true})
     );
 }

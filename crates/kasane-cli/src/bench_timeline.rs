@@ -561,7 +561,10 @@ fn baseline_page(
         let times: (i64, i64) = (row.get(3)?, row.get(4)?);
         let actor: (Option<Vec<u8>>, Option<Vec<u8>>) = (row.get(5)?, row.get(6)?);
         let note_id: Option<Vec<u8>> = row.get(7)?;
-        let payload: serde_json::Value = serde_json::from_str(&row.get::<_, String>(8)?)?;
+        let payload: Option<serde_json::Value> = row
+            .get::<_, Option<String>>(8)?
+            .map(|p| serde_json::from_str(&p))
+            .transpose()?;
         let note = match &note_id {
             Some(id) => {
                 let body: Option<String> = match row.get::<_, Option<i64>>(19)? {

@@ -548,7 +548,7 @@ pub struct TimelineItem {
     /// For note entries: the note as of the queried instant.
     pub note: Option<Note>,
     #[graphql(skip)]
-    pub payload: serde_json::Value,
+    pub payload: Option<serde_json::Value>,
 }
 
 #[ComplexObject]
@@ -556,10 +556,7 @@ impl TimelineItem {
     /// For entries other than notes: the event's fields (personal values withheld from
     /// metadata-only viewers).
     async fn details(&self) -> Option<Json<serde_json::Value>> {
-        if self.note.is_some() {
-            return None;
-        }
-        Some(Json(self.payload.clone()))
+        self.payload.clone().map(Json)
     }
 }
 
