@@ -839,3 +839,195 @@ fn a_config_file_sets_store_and_server_settings_and_flags_win() {
         stderr(&out)
     );
 }
+
+/// Members of the town holding `role`.
+fn with_role(dir: &Path, role: &str) -> String {
+    members(dir)
+        .into_iter()
+        .find(|m| m.2.iter().any(|r| r == role))
+        .unwrap_or_else(|| panic!("the demo town has a member with role {role}"))
+        .0
+}
+
+/// How many events of `kind` occurred in October 2026, Tokyo time, counted from the log itself.
+fn occurred_in_october_tokyo(dir: &Path, kind: &str) -> u64 {
+    let from = chrono::DateTime::parse_from_rfc3339("2026-10-01T00:00:00+09:00").unwrap();
+    let to = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00+09:00").unwrap();
+    let conn = rusqlite::Connection::open(dir.join("kasane.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM events WHERE event_type = ?1 AND occurred_at >= ?2 AND occurred_at < ?3",
+        rusqlite::params![kind, from.timestamp_micros(), to.timestamp_micros()],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as u64
+}
+
+const ACCESS_LOG: &str = "query ($r: ID!, $from: DateTime) {
+  accessLog(residentId: $r, from: $from, first: 50) {
+    edges { node { memberId agencyId kind upToVersion items { noteId basis { kind } } } } }
+}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditors_read_the_access_ledger_and_center_admins_the_monthly_report() {
+    let dir = town();
+    let cast = cast(dir.path());
+    let auditor = with_role(dir.path(), "auditor");
+    let center = with_role(dir.path(), "center_admin");
+    let server = Server::start(dir.path(), &[]);
+    let a = Client::new(&server, Some(&token(dir.path(), &cast.a)));
+    let b = Client::new(&server, Some(&token(dir.path(), &cast.b)));
+    let b_admin = Client::new(&server, Some(&token(dir.path(), &cast.b_admin)));
+    let audit = Client::new(&server, Some(&token(dir.path(), &auditor)));
+    let center = Client::new(&server, Some(&token(dir.path(), &center)));
+
+    // A registers a resident and posts a note, then reads the timeline once.
+    let resident = a
+        .data(
+            "mutation { registerResident(input: { name: \"監査 太郎\", kana: \"カンサ タロウ\",
+               birthDate: \"1950-02-03\", supportAreas: [ELDERLY] }) { resident { id } } }",
+            json!({}),
+        )
+        .await["registerResident"]["resident"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let note = a
+        .data(POST_NOTE, json!({"r": resident, "body": "血圧 128/80"}))
+        .await["postNote"]["createdId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let since = chrono::Utc::now().to_rfc3339();
+    let page = a.data(TIMELINE, json!({"r": resident})).await;
+    let version = page["resident"]["timeline"]["upToVersion"]
+        .as_u64()
+        .unwrap();
+
+    // The auditor sees exactly that read, with the note and its basis.
+    let log = audit
+        .data(ACCESS_LOG, json!({"r": resident, "from": since}))
+        .await;
+    let edges = log["accessLog"]["edges"].as_array().unwrap();
+    let pages: Vec<&Value> = edges
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["kind"] == "TIMELINE_PAGE")
+        .collect();
+    assert_eq!(pages.len(), 1, "one timeline read since {since}: {log:#}");
+    assert_eq!(pages[0]["memberId"], cast.a.as_str());
+    assert_eq!(pages[0]["upToVersion"].as_u64(), Some(version));
+    assert!(
+        pages[0]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["noteId"] == note.as_str() && i["basis"]["kind"] == "OWN_AGENCY"),
+        "{log:#}"
+    );
+    // Others see only the reads their scope allows: their own, or their agency's.
+    for (who, client) in [
+        ("a supporter of another agency", &b),
+        ("its admin", &b_admin),
+    ] {
+        let theirs = client
+            .data(ACCESS_LOG, json!({"r": resident, "from": since}))
+            .await;
+        assert_eq!(
+            theirs["accessLog"]["edges"].as_array().unwrap().len(),
+            0,
+            "{who} sees none of A's reads: {theirs:#}"
+        );
+    }
+    let own = a
+        .data(ACCESS_LOG, json!({"r": resident, "from": since}))
+        .await;
+    assert!(!own["accessLog"]["edges"].as_array().unwrap().is_empty());
+    assert_eq!(
+        audit
+            .code(
+                "query ($r: ID!) { accessLog(residentId: $r, from: \"2026-11-01T00:00:00Z\",
+                   to: \"2026-10-01T00:00:00Z\") { edges { cursor } } }",
+                json!({"r": resident}),
+            )
+            .await,
+        "INVALID_INPUT"
+    );
+
+    // Who has read the note: A, on its own agency's basis.
+    let readers = audit
+        .data(
+            "query ($n: ID!) { noteReaders(noteId: $n) { memberId reads bases { kind } } }",
+            json!({"n": note}),
+        )
+        .await;
+    let readers = readers["noteReaders"].as_array().unwrap();
+    assert_eq!(readers.len(), 1, "{readers:#?}");
+    assert_eq!(readers[0]["memberId"], cast.a.as_str());
+    assert!(readers[0]["reads"].as_u64().unwrap() >= 1);
+    assert_eq!(readers[0]["bases"][0]["kind"], "OWN_AGENCY");
+
+    // The monthly report: counts that agree with the log, for the center admin only.
+    const REPORT: &str = "query ($m: String!) { monthlyReport(month: $m) { month timeZone
+        metrics { name total breakdowns { dimension counts { key count } } }
+        referralResponse { answered medianSeconds } } }";
+    let report = center.data(REPORT, json!({"m": "2026-10"})).await;
+    let report = &report["monthlyReport"];
+    assert_eq!(report["timeZone"], "Asia/Tokyo");
+    let metric = |name: &str| {
+        report["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("metric {name} in {report:#}"))
+            .clone()
+    };
+    let posted = occurred_in_october_tokyo(dir.path(), "NotePosted");
+    assert!(posted > 0, "the demo month has notes");
+    assert_eq!(metric("notes_posted")["total"].as_u64(), Some(posted));
+    let by_category: u64 = metric("notes_posted")["breakdowns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["dimension"] == "category")
+        .expect("notes by category")["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_category, posted, "each note counts in one category");
+    assert!(
+        !report.to_string().contains("監査"),
+        "no personal data in a report"
+    );
+    let totals: Vec<(String, u64)> = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_owned(),
+                m["total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    insta::assert_json_snapshot!("october_report_totals", totals);
+
+    let months = audit.data("{ reportMonths }", json!({})).await;
+    assert!(
+        months["reportMonths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "2026-10")
+    );
+    assert_eq!(
+        a.code(REPORT, json!({"m": "2026-10"})).await,
+        "ROLE_REQUIRED"
+    );
+    assert_eq!(
+        center.code(REPORT, json!({"m": "2026-13"})).await,
+        "INVALID_INPUT"
+    );
+}

@@ -24,6 +24,9 @@ pub mod codes {
     pub const BAD_ID: &str = "BAD_ID";
     /// An argument is out of range or malformed.
     pub const INVALID_INPUT: &str = "INVALID_INPUT";
+    /// The caller lacks the role a query needs (e.g. center_admin for reports); the same
+    /// code the domain gives a command refused for a missing role.
+    pub const ROLE_REQUIRED: &str = "ROLE_REQUIRED";
     /// `first` asks for more items than a page may hold.
     pub const PAGE_TOO_LARGE: &str = "PAGE_TOO_LARGE";
     /// The query nests deeper than allowed.
