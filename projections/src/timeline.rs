@@ -26,16 +26,25 @@ pub struct Timeline;
 
 const TABLES: &[&str] = &["timeline", "timeline_notes", "timeline_note_bodies"];
 
-// Every table is clustered by resident: a page reads a few neighbouring B-tree pages instead
-// of one page per entry, which matters because a reader's page cache is emptied whenever
-// another connection commits (SQLite's WAL mode), i.e. on almost every request under load.
+/// Every column of a timeline row but its payload, in page order: a page scans this index
+/// alone (a few neighbouring pages) and fetches a payload only for an entry it returns that
+/// has one. It is a bulk index ([`Projection::bulk_indexes`]), so a rebuild appends the rows in
+/// log order and sorts the index once at the end.
+const TIMELINE_BY_RESIDENT: &str = "CREATE INDEX IF NOT EXISTS timeline_by_resident ON timeline \
+    (tenant, resident, position, stream_version, kind, recorded_at, occurred_at, actor_member, \
+    actor_agency, note_position)";
+
+// A page reads a few neighbouring B-tree pages (the covering index, the notes clustered by
+// resident) instead of one page per entry. This matters because a reader's page cache is
+// emptied whenever another connection commits (SQLite's WAL mode): on almost every request
+// under load.
 impl Projection for Timeline {
     fn name(&self) -> &'static str {
         "timeline"
     }
 
     fn version(&self) -> String {
-        "4".into()
+        "5".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -45,9 +54,9 @@ impl Projection for Timeline {
     fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS timeline (
+                position INTEGER PRIMARY KEY,
                 tenant TEXT NOT NULL,
                 resident BLOB NOT NULL,
-                position INTEGER NOT NULL,
                 stream_version INTEGER NOT NULL,
                 kind TEXT NOT NULL,
                 recorded_at INTEGER NOT NULL,
@@ -55,9 +64,8 @@ impl Projection for Timeline {
                 actor_member BLOB,
                 actor_agency BLOB,
                 note_position INTEGER,
-                payload TEXT,
-                PRIMARY KEY (tenant, resident, position)
-            ) WITHOUT ROWID;
+                payload TEXT
+            );
             CREATE TABLE IF NOT EXISTS timeline_notes (
                 tenant TEXT NOT NULL,
                 resident BLOB NOT NULL,
@@ -85,7 +93,12 @@ impl Projection for Timeline {
                 PRIMARY KEY (note_id, position)
             ) WITHOUT ROWID;",
         )?;
+        conn.execute_batch(TIMELINE_BY_RESIDENT)?;
         Ok(())
+    }
+
+    fn bulk_indexes(&self) -> &'static [&'static str] {
+        &["timeline_by_resident"]
     }
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
@@ -203,6 +216,8 @@ fn correct(
 
 /// Crypto-shredding reaches the read model too: every personal value of the resident goes.
 fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), ProjectionError> {
+    // During a bulk load the index is dropped; the scan below needs it.
+    conn.execute_batch(TIMELINE_BY_RESIDENT)?;
     let rows: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2 \
@@ -212,18 +227,11 @@ fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), Pr
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut update = conn.prepare_cached(
-        "UPDATE timeline SET payload = ?4 WHERE tenant = ?1 AND resident = ?2 AND position = ?3",
-    )?;
+    let mut update = conn.prepare_cached("UPDATE timeline SET payload = ?2 WHERE position = ?1")?;
     for (position, payload) in rows {
         let mut value: serde_json::Value = serde_json::from_str(&payload)?;
         strip_personal(&mut value);
-        update.execute(params![
-            tenant,
-            resident.0.as_bytes(),
-            position,
-            serde_json::to_string(&value)?
-        ])?;
+        update.execute(params![position, serde_json::to_string(&value)?])?;
     }
     conn.prepare_cached(
         "UPDATE timeline_note_bodies SET body = NULL WHERE note_id IN \
@@ -432,7 +440,7 @@ pub fn timeline_with_case(
     };
     let sql = format!(
         "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
-         t.actor_member, t.actor_agency, n.note_id, t.payload, n.posted_at, n.author, \
+         t.actor_member, t.actor_agency, n.note_id, t.note_position, n.posted_at, n.author, \
          n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
          n.redacted_recorded_at, n.posted_position, n.body, n.corrected_recorded_at \
          FROM timeline t LEFT JOIN timeline_notes n ON n.tenant = t.tenant \
@@ -446,6 +454,8 @@ pub fn timeline_with_case(
         "SELECT body, position FROM timeline_note_bodies WHERE note_id = ?1 AND recorded_at <= ?2 \
          ORDER BY position DESC LIMIT 1",
     )?;
+    let mut payload_stmt =
+        conn.prepare_cached("SELECT payload FROM timeline WHERE position = ?1")?;
     let mut entries = Vec::with_capacity(first);
     let mut more = false;
     while let Some(row) = rows.next()? {
@@ -517,19 +527,20 @@ pub fn timeline_with_case(
             more = true;
             break;
         }
-        let payload = match row
-            .get_ref(8)?
-            .as_str_or_null()
-            .map_err(rusqlite::Error::from)?
-        {
-            Some(text) => {
-                let mut payload: serde_json::Value = serde_json::from_str(text)?;
-                render_personal(&mut payload, basis == Basis::AuditorMetadata);
-                Some(payload)
-            }
-            None => None,
-        };
         let position: i64 = row.get(0)?;
+        // Only entries that are not about a note have a payload; the scan above stays on the
+        // covering index, and the row itself is read for the entries returned.
+        let payload = match row.get::<_, Option<i64>>(8)? {
+            Some(_) => None,
+            None => payload_stmt
+                .query_row([position], |r| r.get::<_, Option<String>>(0))?
+                .map(|text| {
+                    let mut payload: serde_json::Value = serde_json::from_str(&text)?;
+                    render_personal(&mut payload, basis == Basis::AuditorMetadata);
+                    Ok::<_, ProjectionError>(payload)
+                })
+                .transpose()?,
+        };
         entries.push(TimelineEntry {
             position: position as u64,
             stream_version: row.get::<_, i64>(1)? as u64,

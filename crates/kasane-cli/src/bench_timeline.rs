@@ -534,7 +534,7 @@ fn baseline_page(
 ) -> Result<usize> {
     let mut stmt = conn.prepare_cached(
         "SELECT t.position, t.stream_version, t.kind, t.recorded_at, t.occurred_at, \
-         t.actor_member, t.actor_agency, n.note_id, t.payload, n.posted_at, n.author, \
+         t.actor_member, t.actor_agency, n.note_id, t.note_position, n.posted_at, n.author, \
          n.author_agency, n.category, n.info_categories, n.describes_at, n.redacted_at, \
          n.redacted_recorded_at, n.posted_position, n.body, n.corrected_recorded_at \
          FROM timeline t LEFT JOIN timeline_notes n ON n.tenant = t.tenant \
@@ -546,6 +546,8 @@ fn baseline_page(
         "SELECT body FROM timeline_note_bodies WHERE note_id = ?1 AND recorded_at <= ?2 \
          ORDER BY position DESC LIMIT 1",
     )?;
+    let mut payload_stmt =
+        conn.prepare_cached("SELECT payload FROM timeline WHERE position = ?1")?;
     let mut rows = stmt.query(params![
         tenant,
         resident.0.as_bytes(),
@@ -561,10 +563,13 @@ fn baseline_page(
         let times: (i64, i64) = (row.get(3)?, row.get(4)?);
         let actor: (Option<Vec<u8>>, Option<Vec<u8>>) = (row.get(5)?, row.get(6)?);
         let note_id: Option<Vec<u8>> = row.get(7)?;
-        let payload: Option<serde_json::Value> = row
-            .get::<_, Option<String>>(8)?
-            .map(|p| serde_json::from_str(&p))
-            .transpose()?;
+        let payload: Option<serde_json::Value> = match row.get::<_, Option<i64>>(8)? {
+            Some(_) => None,
+            None => payload_stmt
+                .query_row([position], |r| r.get::<_, Option<String>>(0))?
+                .map(|p| serde_json::from_str(&p))
+                .transpose()?,
+        };
         let note = match &note_id {
             Some(id) => {
                 let body: Option<String> = match row.get::<_, Option<i64>>(19)? {
