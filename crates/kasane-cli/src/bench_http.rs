@@ -3,8 +3,9 @@
 //! keep-alive connections at once; and in the same run a baseline: the same connections and
 //! tokens asking `{ __typename }` (HTTP, auth and GraphQL, but no read model and no record).
 //!
-//! The server and the load generator share the process (and the machine's cores), so the
-//! figures are a lower bound for a server with the machine to itself.
+//! By default the server and the load generator share the process (and the machine's cores),
+//! so the figures are a lower bound for a server with the machine to itself; `--load wrk`
+//! sends the same requests from `wrk` in a second process (still on the same cores).
 
 use crate::cmd_demo::DemoArgs;
 use crate::config::{DB_FILE, StoreOptions};
@@ -27,6 +28,16 @@ pub const TARGET_RPS: f64 = 3_000.0;
 /// The p99 latency target.
 pub const TARGET_P99: Duration = Duration::from_millis(50);
 
+/// Where the load comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Load {
+    /// Tasks of this process with reqwest clients (no tool to install; shares the process).
+    #[default]
+    InProcess,
+    /// `wrk` in a second process (must be installed).
+    Wrk,
+}
+
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct HttpBenchOptions {
@@ -42,6 +53,8 @@ pub struct HttpBenchOptions {
     pub residents: usize,
     /// Months of generated history.
     pub months: u32,
+    /// The load generator.
+    pub load: Load,
 }
 
 impl Default for HttpBenchOptions {
@@ -53,6 +66,7 @@ impl Default for HttpBenchOptions {
             page: 20,
             residents: 150,
             months: 12,
+            load: Load::InProcess,
         }
     }
 }
@@ -192,9 +206,42 @@ pub async fn run(opts: &HttpBenchOptions, command: String) -> Result<HttpBenchRe
     let readers = Arc::new(readers);
 
     let before = state.metrics.access_records.get();
-    let (timeline, timeline_requests) = phase(opts, &url, &readers, true).await;
-    let access_records = state.metrics.access_records.get() - before;
-    let (baseline, _) = phase(opts, &url, &readers, false).await;
+    let (timeline, timeline_requests, baseline) = match opts.load {
+        Load::InProcess => {
+            let (timeline, sent) = phase(opts, &url, &readers, true).await;
+            let access_records = state.metrics.access_records.get() - before;
+            let (baseline, _) = phase(opts, &url, &readers, false).await;
+            (timeline, (sent, access_records), baseline)
+        }
+        Load::Wrk => {
+            let pages: Vec<(String, String)> = readers
+                .iter()
+                .flat_map(|(token, residents)| {
+                    residents.iter().map(move |r| {
+                        let body =
+                            json!({"query": PAGE_QUERY, "variables": {"r": r, "n": opts.page}});
+                        (token.clone(), body.to_string())
+                    })
+                })
+                .collect();
+            let pings: Vec<(String, String)> = readers
+                .iter()
+                .map(|(token, _)| (token.clone(), json!({"query": BASELINE_QUERY}).to_string()))
+                .collect();
+            let (url, dir) = (url.clone(), tmp.path().to_path_buf());
+            let (opts_w, state_w) = (opts.clone(), state.clone());
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let (timeline, sent) =
+                    crate::bench_http_wrk::phase(&opts_w, &url, &pages, &dir, "timeline")?;
+                let access_records = state_w.metrics.access_records.get() - before;
+                let (baseline, _) =
+                    crate::bench_http_wrk::phase(&opts_w, &url, &pings, &dir, "baseline")?;
+                Ok((timeline, (sent, access_records), baseline))
+            })
+            .await??
+        }
+    };
+    let (timeline_requests, access_records) = timeline_requests;
 
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -316,10 +363,14 @@ impl fmt::Display for HttpBenchReport {
         )?;
         writeln!(
             f,
-            "load: {} keep-alive connections, {} s measured per phase (after {} ms warm-up), in-process",
+            "load: {} keep-alive connections, {} s measured per phase (after {} ms warm-up), {}",
             o.connections,
             o.seconds,
-            o.seconds * 200
+            o.seconds * 200,
+            match o.load {
+                Load::InProcess => "in-process",
+                Load::Wrk => "wrk in a second process",
+            }
         )?;
         let row = |f: &mut fmt::Formatter<'_>, name: &str, p: &Phase| {
             writeln!(
@@ -344,10 +395,16 @@ impl fmt::Display for HttpBenchReport {
         }
         writeln!(
             f,
-            "ratio to baseline: {:.2}x; access records written {} for {} timeline requests",
+            "ratio to baseline: {:.2}x; access records written {} for {} timeline requests{}",
             self.timeline.rps / self.baseline.rps.max(1.0),
             self.access_records,
-            self.timeline_requests
+            self.timeline_requests,
+            match o.load {
+                Load::InProcess => "",
+                // wrk drops the requests in flight when a run ends, answered or not.
+                Load::Wrk =>
+                    " answered to wrk (it does not count up to 2 x connections in flight at its stops)",
+            }
         )?;
         write!(
             f,

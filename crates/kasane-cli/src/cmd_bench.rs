@@ -1,7 +1,7 @@
 //! `kasane bench …`: benchmarks that print ratios against a baseline measured in the same run.
 
 use crate::bench_append::{AppendBenchOptions, run as run_append};
-use crate::bench_http::{HttpBenchOptions, run as run_http};
+use crate::bench_http::{HttpBenchOptions, Load, run as run_http};
 use crate::bench_replay::{ReplayBenchOptions, run as run_replay};
 use crate::bench_timeline::{TimelineBenchOptions, run as run_timeline};
 use anyhow::Result;
@@ -86,6 +86,9 @@ pub enum BenchCommand {
         /// Months of generated history.
         #[arg(long, default_value_t = HttpBenchOptions::default().months)]
         months: u32,
+        /// The load generator: tasks in this process, or `wrk` in a second process.
+        #[arg(long, value_enum, default_value = "in-process")]
+        load: Load,
     },
 }
 
@@ -153,6 +156,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
             page,
             residents,
             months,
+            load,
         } => {
             let opts = HttpBenchOptions {
                 dir,
@@ -161,6 +165,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 page,
                 residents,
                 months,
+                load,
             };
             let report = run_http(&opts, command_line()).await?;
             println!("{report}");

@@ -2,6 +2,7 @@
 
 mod bench_append;
 mod bench_http;
+mod bench_http_wrk;
 mod bench_replay;
 mod bench_timeline;
 mod cmd_bench;
