@@ -10,6 +10,14 @@ use kasane_domain::{ConsentId, ResidentId};
 use kasane_store::Actor;
 use uuid::Uuid;
 
+/// The first entry of `kind` on `page`.
+fn entry<'a>(page: &'a TimelinePage, kind: &str) -> &'a TimelineEntry {
+    page.entries
+        .iter()
+        .find(|e| e.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} entry on the page"))
+}
+
 struct World {
     h: Harness,
     resident: ResidentId,
@@ -271,11 +279,7 @@ fn a_consent_shows_the_other_agencys_notes_and_a_correction_is_known_only_from_i
     assert!(bodies(&at(4)).is_empty(), "no consent yet on day 4");
     let day6 = at(6);
     assert_eq!(bodies(&day6), vec![Some("血圧 150".into())]);
-    let posted = day6
-        .entries
-        .iter()
-        .find(|e| e.kind == "NotePosted")
-        .unwrap();
+    let posted = entry(&day6, "NotePosted");
     assert_eq!(posted.basis, Basis::Consent { consent_id });
     assert!(!posted.note.as_ref().unwrap().corrected);
     let day9 = at(9);
@@ -298,11 +302,7 @@ fn a_consent_shows_the_other_agencys_notes_and_a_correction_is_known_only_from_i
             .all(|e| e.payload.is_none()),
         "note entries show their note, not their payload"
     );
-    let registered = day9
-        .entries
-        .iter()
-        .find(|e| e.kind == "ResidentRegistered")
-        .unwrap();
+    let registered = entry(&day9, "ResidentRegistered");
     assert_eq!(
         registered.payload.as_ref().unwrap()["name"],
         "山田 花子",
@@ -323,18 +323,10 @@ fn auditors_see_metadata_only_and_outsiders_are_refused() {
     );
     let page = w.page(&w.auditor, &TimelineQuery::at(day(20), 50)).unwrap();
     assert_eq!(page.case_basis, Basis::AuditorMetadata);
-    let posted = page
-        .entries
-        .iter()
-        .find(|e| e.kind == "NotePosted")
-        .unwrap();
+    let posted = entry(&page, "NotePosted");
     assert_eq!(posted.basis, Basis::AuditorMetadata);
     assert_eq!(posted.note.as_ref().unwrap().body, None);
-    let registered = page
-        .entries
-        .iter()
-        .find(|e| e.kind == "ResidentRegistered")
-        .unwrap();
+    let registered = entry(&page, "ResidentRegistered");
     assert_eq!(
         registered.payload.as_ref().unwrap()["name"],
         serde_json::json!({"$withheld": true})
@@ -414,11 +406,7 @@ fn erasure_removes_every_personal_value_from_the_timeline() {
         "{text}"
     );
     assert_eq!(bodies(&page), vec![None]);
-    let registered = page
-        .entries
-        .iter()
-        .find(|e| e.kind == "ResidentRegistered")
-        .unwrap();
+    let registered = entry(&page, "ResidentRegistered");
     assert_eq!(
         registered.payload.as_ref().unwrap()["name"],
         serde_json::json!({"$erased": true})
