@@ -108,7 +108,10 @@ impl OversightQuery {
     /// and auditors.
     async fn monthly_report(&self, ctx: &Context<'_>, month: String) -> ApiResult<MonthlyReport> {
         require_report_role(&caller(ctx)?.viewer)?;
-        if NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
+        // Exactly YYYY-MM: chrono alone would also take "2026-1", which names no stored month.
+        if month.len() != 7
+            || NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err()
+        {
             return Err(ApiError::new(
                 codes::INVALID_INPUT,
                 format!("month {month:?} is not a month: write it as YYYY-MM, e.g. 2026-10"),
