@@ -32,10 +32,37 @@ pub fn name_of<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// A unit enum value from its serde name.
+/// A unit enum value from its serde name (without allocating: queries call it per row).
 pub fn from_name<T: DeserializeOwned>(name: &str) -> Result<T, ProjectionError> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+    use serde::de::IntoDeserializer;
+    let deserializer: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        name.into_deserializer();
+    T::deserialize(deserializer)
         .map_err(|_| ProjectionError::Corrupt(format!("unknown value {name:?}")))
+}
+
+/// Column `i` of `row` as borrowed bytes (an id, packed items), without copying them.
+pub fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], ProjectionError> {
+    let value = row.get_ref(i)?;
+    value.as_blob().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, value.data_type(), Box::new(e)).into()
+    })
+}
+
+/// Column `i` of `row` as borrowed text, without copying it.
+pub fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, ProjectionError> {
+    let value = row.get_ref(i)?;
+    value.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, value.data_type(), Box::new(e)).into()
+    })
+}
+
+/// Column `i` of `row` as an id, or `None` when NULL.
+pub fn opt_uuid(row: &rusqlite::Row<'_>, i: usize) -> Result<Option<Uuid>, ProjectionError> {
+    match row.get_ref(i)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => blob(row, i).and_then(uuid).map(Some),
+    }
 }
 
 /// A list (or any value) as JSON text.

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::case_facts::strip_personal;
-use crate::codec::{from_json, from_name, json, micros, name_of, time, uuid};
+use crate::codec::{blob, from_json, from_name, json, micros, name_of, opt_uuid, text, time, uuid};
 use crate::page::{MAX_PAGE, cursor, parse_cursor};
 use crate::{Envelope, Projection, ProjectionError};
 
@@ -306,6 +306,9 @@ pub struct TimelineQuery {
     pub from: Option<DateTime<Utc>>,
     /// Only entries whose business time is before this.
     pub until: Option<DateTime<Utc>>,
+    /// Whether entries other than notes carry their payload; a caller that will not show it
+    /// says `false` and saves a row lookup and a JSON parse per such entry.
+    pub details: bool,
 }
 
 impl TimelineQuery {
@@ -320,6 +323,7 @@ impl TimelineQuery {
             author_agency: None,
             from: None,
             until: None,
+            details: true,
         }
     }
 
@@ -463,21 +467,20 @@ pub fn timeline_with_case(
         if q.from.is_some_and(|f| occurred_at < f) || q.until.is_some_and(|u| occurred_at >= u) {
             continue;
         }
-        let note_id: Option<Vec<u8>> = row.get(7)?;
-        let (basis, note) = match note_id {
+        let (basis, note) = match opt_uuid(row, 7)? {
             None if q.filters_notes() => continue,
             None => (case_basis, None),
             Some(id) => {
-                let note_id = NoteId(uuid(&id)?);
-                let category: NoteCategory = from_name(&row.get::<_, String>(12)?)?;
-                let author_agency = AgencyId(uuid(&row.get::<_, Vec<u8>>(11)?)?);
+                let note_id = NoteId(id);
+                let category: NoteCategory = from_name(text(row, 12)?)?;
+                let author_agency = AgencyId(uuid(blob(row, 11)?)?);
                 if !q.categories.is_empty() && !q.categories.contains(&category) {
                     continue;
                 }
                 if q.author_agency.is_some_and(|a| a != author_agency) {
                     continue;
                 }
-                let info_categories: Vec<InfoCategory> = from_json(&row.get::<_, String>(13)?)?;
+                let info_categories: Vec<InfoCategory> = from_json(text(row, 13)?)?;
                 let redacted_recorded: Option<i64> = row.get(16)?;
                 let redacted_at = match redacted_recorded {
                     Some(r) if r <= at => Some(time(row.get(15)?)?),
@@ -494,28 +497,27 @@ pub fn timeline_with_case(
                     continue;
                 };
                 let posted_position: i64 = row.get(17)?;
+                let withheld = basis == Basis::AuditorMetadata;
                 // The current body answers unless a correction was recorded after T.
                 let (body, corrected) = match row.get::<_, Option<i64>>(19)? {
                     None => (row.get(18)?, false),
                     Some(last) if last <= at => (row.get(18)?, true),
                     Some(_) => {
-                        let (body, position): (Option<String>, i64) =
-                            body_stmt.query_row(params![id, at], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                        let (body, position): (Option<String>, i64) = body_stmt
+                            .query_row(params![id.as_bytes(), at], |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })?;
                         (body, position != posted_position)
                     }
                 };
                 let view = NoteView {
                     note_id,
                     category,
-                    author: MemberId(uuid(&row.get::<_, Vec<u8>>(10)?)?),
+                    author: MemberId(uuid(blob(row, 10)?)?),
                     author_agency,
                     posted_at,
                     describes_at: time(row.get(14)?)?,
-                    body: if basis == Basis::AuditorMetadata {
-                        None
-                    } else {
-                        body
-                    },
+                    body: if withheld { None } else { body },
                     corrected,
                     redacted: redacted_at.is_some(),
                     info_categories,
@@ -532,6 +534,7 @@ pub fn timeline_with_case(
         // covering index, and the row itself is read for the entries returned.
         let payload = match row.get::<_, Option<i64>>(8)? {
             Some(_) => None,
+            None if !q.details => None,
             None => payload_stmt
                 .query_row([position], |r| r.get::<_, Option<String>>(0))?
                 .map(|text| {
@@ -544,19 +547,11 @@ pub fn timeline_with_case(
         entries.push(TimelineEntry {
             position: position as u64,
             stream_version: row.get::<_, i64>(1)? as u64,
-            kind: row.get(2)?,
+            kind: text(row, 2)?.to_owned(),
             recorded_at: time(row.get(3)?)?,
             occurred_at,
-            actor_member: row
-                .get::<_, Option<Vec<u8>>>(5)?
-                .map(|b| uuid(&b))
-                .transpose()?
-                .map(MemberId),
-            actor_agency: row
-                .get::<_, Option<Vec<u8>>>(6)?
-                .map(|b| uuid(&b))
-                .transpose()?
-                .map(AgencyId),
+            actor_member: opt_uuid(row, 5)?.map(MemberId),
+            actor_agency: opt_uuid(row, 6)?.map(AgencyId),
             basis,
             note,
             payload,
@@ -583,6 +578,26 @@ pub fn timeline_with_case(
         up_to_version,
         case_basis,
     })
+}
+
+/// Where `note` lives: its resident and the position of its `NotePosted`, or `None` for a
+/// note this tenant never posted. Lets the access ledger scan only that resident's reads.
+pub fn note_home(
+    conn: &Connection,
+    tenant: &str,
+    note: NoteId,
+) -> Result<Option<(ResidentId, u64)>, ProjectionError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT resident, posted_position FROM timeline_notes WHERE note_id = ?1 AND tenant = ?2",
+        )?
+        .query_row(params![note.0.as_bytes(), tenant], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    found
+        .map(|(resident, posted)| Ok((ResidentId(uuid(&resident)?), posted as u64)))
+        .transpose()
 }
 
 /// Opens `{"$personal": v}` to `v`, or replaces it by `{"$withheld": true}`.

@@ -766,6 +766,49 @@ async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
         )
         .await;
     insta::assert_json_snapshot!(data);
+
+    // `details` is fetched only when selected: the same page with and without it holds the
+    // same entries, and with it every entry other than a note carries its fields.
+    let page = |fields: &'static str| {
+        let client = &client;
+        let resident = resident.to_string();
+        async move {
+            let query = format!(
+                "query ($r: ID!, $t: DateTime!) {{ resident(id: $r) {{
+                   timeline(asOf: $t, first: 50) {{ edges {{ node {{ position kind {fields} }} }} }} }} }}"
+            );
+            let data = client.data(&query, json!({"r": resident, "t": END})).await;
+            data["resident"]["timeline"]["edges"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let with = page("note { id } details").await;
+    let without = page("").await;
+    let keys = |edges: &[Value]| -> Vec<(Value, Value)> {
+        edges
+            .iter()
+            .map(|e| (e["node"]["position"].clone(), e["node"]["kind"].clone()))
+            .collect()
+    };
+    assert_eq!(keys(&with), keys(&without));
+    let others: Vec<&Value> = with
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["note"].is_null())
+        .collect();
+    assert!(!others.is_empty(), "the page has entries other than notes");
+    for node in others {
+        assert!(node["details"].is_object(), "{node:#}");
+    }
+    for node in with
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| !n["note"].is_null())
+    {
+        assert!(node["details"].is_null(), "{node:#}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

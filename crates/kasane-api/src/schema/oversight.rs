@@ -86,7 +86,11 @@ impl OversightQuery {
         let readers = state(ctx)
             .reads
             .run(move |c| {
-                kasane_projections::access_ledger::readers_of_note(c, &tenant, &viewer, note)
+                use kasane_projections::{access_ledger, timeline};
+                let Some((resident, posted)) = timeline::note_home(c, &tenant, note)? else {
+                    return Ok(Vec::new());
+                };
+                access_ledger::readers_of_note(c, &tenant, &viewer, resident, note, posted)
             })
             .await?;
         Ok(readers.into_iter().map(NoteReader::from).collect())

@@ -243,6 +243,13 @@ impl Resident {
                 .map(kasane_domain::AgencyId),
             from: None,
             until: None,
+            // Payloads are looked up and parsed only when the query selects them.
+            details: ctx
+                .look_ahead()
+                .field("edges")
+                .field("node")
+                .field("details")
+                .exists(),
         };
         let (tenant, viewer, resident) = self.query_args(ctx)?;
         // Now-queries reuse the case file this request already loaded (the sharing facts),

@@ -92,6 +92,7 @@ impl TimelineFeed {
             author_agency: None,
             from: None,
             until: None,
+            details: true,
         };
         let page = self
             .state
