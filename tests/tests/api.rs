@@ -735,21 +735,25 @@ async fn tokens_limits_and_bad_input_are_refused_with_codes() {
     assert_ok(&kasane(dir.path(), &["verify"]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
-    let dir = town();
-    let conn = kasane_projections::runner::open_read(&dir.path().join("kasane.db")).unwrap();
-    let (member, resident) = kasane_projections::directory::members(&conn, TENANT, None)
+/// A plain supporter of the town who is on a team, and the first resident of their teams.
+fn a_supporter_and_their_resident(dir: &Path) -> (uuid::Uuid, uuid::Uuid) {
+    let conn = kasane_projections::runner::open_read(&dir.join("kasane.db")).unwrap();
+    kasane_projections::directory::members(&conn, TENANT, None)
         .unwrap()
         .into_iter()
         .filter(|m| m.roles.iter().map(|r| r.as_str()).eq(["supporter"]))
         .find_map(|m| {
             let residents =
                 kasane_projections::care_team::residents_of(&conn, TENANT, m.member_id).unwrap();
-            residents.first().map(|r| (m.member_id, *r))
+            residents.first().map(|r| (m.member_id.0, r.0))
         })
-        .expect("a supporter on a team");
-    drop(conn);
+        .expect("a supporter on a team")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
+    let dir = town();
+    let (member, resident) = a_supporter_and_their_resident(dir.path());
     let token = token(dir.path(), &member.to_string());
     let server = Server::start(dir.path(), &[]);
     let client = Client::new(&server, Some(&token));
@@ -1076,4 +1080,134 @@ async fn auditors_read_the_access_ledger_and_center_admins_the_monthly_report() 
             "{bad}"
         );
     }
+}
+
+/// The README's first command on an empty data directory: the demo town is created, and the
+/// printed tokens and sample query read a timeline as printed. A restart keeps the town and
+/// the tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_creates_the_town_once_and_its_printed_tokens_read_a_timeline() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(dir.path(), &["--demo"]);
+    let printed = |server: &Server| -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let lines = server.output.lock().unwrap().clone();
+            if lines
+                .iter()
+                .any(|l| l.starts_with("try, as the supporter: "))
+            {
+                return lines;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no sample query printed:\n{}",
+                lines.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let lines = printed(&server);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("creating the demo town")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("GraphiQL: open http://"))
+    );
+    // "  supporter     Name (id)" followed by "    {"Authorization": "Bearer …"}".
+    let tokens: Vec<(String, String)> = lines
+        .windows(2)
+        .filter_map(|w| {
+            let header = w[1].strip_prefix("    {\"Authorization\": \"Bearer ")?;
+            let token = header.trim_end_matches("\"}");
+            let label = w[0].trim().split("  ").next()?.to_owned();
+            Some((label, token.to_owned()))
+        })
+        .collect();
+    let labels: Vec<&str> = tokens.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["supporter", "agency admin", "auditor", "center admin"]
+    );
+    for ((_, token), role) in
+        tokens
+            .iter()
+            .zip(["SUPPORTER", "AGENCY_ADMIN", "AUDITOR", "CENTER_ADMIN"])
+    {
+        let me = Client::new(&server, Some(token))
+            .data("{ me { roles } }", json!({}))
+            .await;
+        let roles = me["me"]["roles"].as_array().unwrap();
+        assert!(roles.iter().any(|r| r == role), "{role} in {me}");
+    }
+    let sample = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("try, as the supporter: "))
+        .unwrap()
+        .to_owned();
+    let supporter = Client::new(&server, Some(&tokens[0].1));
+    let read = supporter.data(&sample, json!({})).await;
+    let entries = read["resident"]["timeline"]["edges"].as_array().unwrap();
+    assert_eq!(entries.len(), 5, "{read:#}");
+    assert!(read["resident"]["name"].is_string(), "{read:#}");
+    drop(server);
+
+    let again = Server::start(dir.path(), &["--demo"]);
+    let lines = printed(&again);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("creating the demo town")),
+        "the town is created on the first start only: {lines:#?}"
+    );
+    let reread = Client::new(&again, Some(&tokens[0].1))
+        .data(&sample, json!({}))
+        .await;
+    assert_eq!(
+        reread["resident"]["timeline"]["edges"], read["resident"]["timeline"]["edges"],
+        "yesterday's token reads the same timeline after a restart"
+    );
+}
+
+/// When the access record cannot be written, the response carries no personal data: the read
+/// is refused with ACCESS_NOT_RECORDED (503), and served again once records can be written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_cannot_be_recorded_is_refused_without_data() {
+    let dir = town();
+    let (member, resident) = a_supporter_and_their_resident(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let client = Client::new(&server, Some(&token(dir.path(), &member.to_string())));
+    let query = "query ($r: ID!) { resident(id: $r) { name timeline(first: 5) {
+        edges { node { kind note { body } } } } } }";
+    let vars = json!({"r": resident.to_string()});
+    let served = client.data(query, vars.clone()).await;
+    assert!(served["resident"]["name"].is_string(), "{served:#}");
+
+    // A trigger planted by hand makes every AccessRecorded insert fail in the server's writer.
+    let db = rusqlite::Connection::open(dir.path().join("kasane.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER no_reads BEFORE INSERT ON events WHEN NEW.event_type = 'AccessRecorded' \
+         BEGIN SELECT RAISE(ABORT, 'planted: the ledger is unavailable'); END;",
+    )
+    .unwrap();
+    let (status, body) = client.send(query, vars.clone()).await;
+    assert_eq!(status, 503, "{body:#}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "ACCESS_NOT_RECORDED"
+    );
+    assert!(
+        body.get("data").is_none(),
+        "no data leaves unrecorded: {body:#}"
+    );
+    let name = served["resident"]["name"].as_str().unwrap();
+    assert!(!body.to_string().contains(name), "{body:#}");
+
+    db.execute_batch("DROP TRIGGER no_reads").unwrap();
+    assert_eq!(client.data(query, vars).await, served);
 }
