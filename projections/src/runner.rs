@@ -24,6 +24,15 @@ const EVENTS_PER_TRANSACTION: usize = 16_384;
 /// Decoded batches the reading stage may hold ahead of the applying stage.
 const READ_AHEAD_BATCHES: usize = 8;
 
+/// From how many events behind a catch-up checkpoints the WAL on a thread of its own.
+const BACKGROUND_CHECKPOINTS_FROM: u64 = 65_536;
+
+/// How often that thread checkpoints.
+const BACKGROUND_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// SQLite's default `wal_autocheckpoint` (pages), restored after a long catch-up.
+const AUTOCHECKPOINT_PAGES: i64 = 1000;
+
 /// Events read from the log with their decoded domain events (`None`: not decoded yet).
 #[derive(Default)]
 struct Decoded {
@@ -204,7 +213,21 @@ impl ProjectionRunner {
             return Ok(head);
         }
         let bulk = self.begin_bulk()?;
+        // A long catch-up writes GBs: copying them into the database file (and its fsyncs)
+        // would otherwise fall to the applying thread at each commit.
+        let checkpoints = if head - from >= BACKGROUND_CHECKPOINTS_FROM {
+            self.with_conn(|c| Ok(c.pragma_update(None, "wal_autocheckpoint", 0)?))?;
+            Some(BackgroundCheckpoints::start(&self.path))
+        } else {
+            None
+        };
         let result = self.pipeline(store, from, head, on_progress).await;
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.stop();
+            self.with_conn(|c| {
+                Ok(c.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?)
+            })?;
+        }
         if bulk {
             let restored = self.end_bulk();
             result?;
@@ -424,6 +447,44 @@ fn reset_one(conn: &Connection, p: &dyn Projection) -> Result<(), ProjectionErro
         params![p.name(), p.version()],
     )?;
     Ok(())
+}
+
+/// A thread that checkpoints the WAL (PASSIVE: it never blocks the writers) until stopped.
+struct BackgroundCheckpoints {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl BackgroundCheckpoints {
+    fn start(path: &Path) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, path) = (stop.clone(), path.to_owned());
+        let thread = std::thread::Builder::new()
+            .name("kasane-proj-ckpt".into())
+            .spawn(move || {
+                let conn = match open_write(&path) {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no background checkpoints for this catch-up");
+                        return;
+                    }
+                };
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "background checkpoint failed");
+                    }
+                    std::thread::sleep(BACKGROUND_CHECKPOINT_EVERY);
+                }
+            })
+            .expect("spawn the checkpoint thread");
+        BackgroundCheckpoints { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
 }
 
 /// Opens a write connection for catch-up and rebuilds (derived data: `synchronous=NORMAL`).
