@@ -395,3 +395,30 @@ fn bad_arguments_are_refused_before_anything_is_written() {
         "a refused command left files behind: {left:?}"
     );
 }
+
+#[test]
+fn bench_http_with_wrk_missing_says_how_to_get_it_before_generating_anything() {
+    let dir = TempDir::new().unwrap();
+    let empty_path = dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let out = std::process::Command::new(kasane_bin())
+        .args(["bench", "http", "--load", "wrk", "--dir"])
+        .arg(dir.path())
+        .env("PATH", &empty_path)
+        .output()
+        .expect("kasane runs");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("wrk is not installed"), "{err}");
+    assert!(err.contains("apt-get install wrk"), "{err}");
+    assert!(!err.contains("generating the demo town"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("bin")],
+        "nothing was written"
+    );
+}

@@ -120,6 +120,9 @@ pub async fn run(opts: &HttpBenchOptions, command: String) -> Result<HttpBenchRe
     if opts.connections == 0 || opts.seconds == 0 {
         bail!("--connections and --seconds must be at least 1");
     }
+    if opts.load == Load::Wrk {
+        crate::bench_http_wrk::ensure_installed()?;
+    }
     let parent = opts.dir.clone().unwrap_or_else(std::env::temp_dir);
     let tmp = tempfile::Builder::new()
         .prefix("kasane-bench-http-")

@@ -60,6 +60,18 @@ pub fn phase(
     Ok((phase, warm.requests + measured.requests))
 }
 
+/// Refuses early, before a town is generated, when `wrk` cannot be started.
+pub fn ensure_installed() -> Result<()> {
+    match Command::new("wrk").arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(NOT_INSTALLED),
+        Err(e) => Err(e).context("cannot start wrk"),
+    }
+}
+
+const NOT_INSTALLED: &str =
+    "wrk is not installed: install it (Debian: `apt-get install wrk`) or use `--load in-process`";
+
 fn run_wrk(
     opts: &HttpBenchOptions,
     url: &str,
@@ -80,9 +92,7 @@ fn run_wrk(
         .output();
     let output = match output {
         Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "wrk is not installed: install it (Debian: `apt-get install wrk`) or use `--load in-process`"
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(NOT_INSTALLED),
         Err(e) => return Err(e).context("cannot start wrk"),
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
