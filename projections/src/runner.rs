@@ -85,6 +85,8 @@ pub struct ProjectionRunner {
     projections: Arc<Vec<Box<dyn Projection>>>,
     /// The runner's own write connection (catch-up, rebuild), opened on first use.
     conn: Arc<Mutex<Option<Connection>>>,
+    /// From how many events behind a catch-up checkpoints on a thread of its own.
+    background_checkpoints_from: u64,
 }
 
 const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -102,7 +104,15 @@ impl ProjectionRunner {
             path: path.into(),
             projections: Arc::new(projections),
             conn: Arc::new(Mutex::new(None)),
+            background_checkpoints_from: BACKGROUND_CHECKPOINTS_FROM,
         }
+    }
+
+    /// Sets from how many events behind a catch-up moves WAL checkpoints to a thread of its
+    /// own (default 65,536; a test lowers it to run that path on a small log).
+    pub fn background_checkpoints_from(mut self, events: u64) -> Self {
+        self.background_checkpoints_from = events;
+        self
     }
 
     /// The database file holding the projection tables.
@@ -215,7 +225,7 @@ impl ProjectionRunner {
         let bulk = self.begin_bulk()?;
         // A long catch-up writes GBs: copying them into the database file (and its fsyncs)
         // would otherwise fall to the applying thread at each commit.
-        let checkpoints = if head - from >= BACKGROUND_CHECKPOINTS_FROM {
+        let checkpoints = if head - from >= self.background_checkpoints_from {
             self.with_conn(|c| Ok(c.pragma_update(None, "wal_autocheckpoint", 0)?))?;
             Some(BackgroundCheckpoints::start(&self.path))
         } else {
@@ -469,10 +479,16 @@ impl BackgroundCheckpoints {
                         return;
                     }
                 };
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                loop {
+                    // The last round comes after the stop, so the catch-up's final commit is
+                    // copied too.
+                    let stopping = flag.load(std::sync::atomic::Ordering::Relaxed);
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::warn!(error = %e, "background checkpoint failed");
+                    }
+                    if stopping {
+                        return;
                     }
                     std::thread::sleep(BACKGROUND_CHECKPOINT_EVERY);
                 }
