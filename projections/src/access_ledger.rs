@@ -568,6 +568,25 @@ mod tests {
     }
 
     #[test]
+    fn a_read_whose_items_only_contain_the_notes_bytes_elsewhere_is_not_a_read_of_it() {
+        let mut w = world();
+        let auditor = viewer(AgencyId(Uuid::now_v7()), vec![Role::Auditor]);
+        // A consent whose id has the note's bytes: `instr` matches, the decode does not.
+        let lookalike = AccessedItem {
+            note_id: None,
+            basis: Basis::Consent {
+                consent_id: ConsentId(w.note.0),
+            },
+        };
+        let b1 = w.b1.clone();
+        read(&mut w.h, w.resident, &b1, vec![lookalike], 5);
+        let summaries = readers_of_note(&w.h.conn, TENANT, &auditor, w.resident, w.note, 0);
+        let b1_reads = summaries.unwrap()[1].clone();
+        assert_eq!(b1_reads.member_id, w.b1.member_id);
+        assert_eq!(b1_reads.reads, 1, "the look-alike read is not counted");
+    }
+
+    #[test]
     fn packed_items_round_trip_every_basis_with_and_without_a_note() {
         let bases = [
             Basis::OwnAgency,

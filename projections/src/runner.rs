@@ -30,9 +30,6 @@ const BACKGROUND_CHECKPOINTS_FROM: u64 = 65_536;
 /// How often that thread checkpoints.
 const BACKGROUND_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// SQLite's default `wal_autocheckpoint` (pages), restored after a long catch-up.
-const AUTOCHECKPOINT_PAGES: i64 = 1000;
-
 /// Events read from the log with their decoded domain events (`None`: not decoded yet).
 #[derive(Default)]
 struct Decoded {
@@ -224,20 +221,13 @@ impl ProjectionRunner {
         }
         let bulk = self.begin_bulk()?;
         // A long catch-up writes GBs: copying them into the database file (and its fsyncs)
-        // would otherwise fall to the applying thread at each commit.
-        let checkpoints = if head - from >= self.background_checkpoints_from {
-            self.with_conn(|c| Ok(c.pragma_update(None, "wal_autocheckpoint", 0)?))?;
-            Some(BackgroundCheckpoints::start(&self.path))
-        } else {
-            None
-        };
+        // would otherwise fall to the applying thread at each commit. The guard hands
+        // checkpoints back to that connection when it is dropped, even if this future is.
+        let checkpoints = (head - from >= self.background_checkpoints_from)
+            .then(|| BackgroundCheckpoints::start(self))
+            .flatten();
         let result = self.pipeline(store, from, head, on_progress).await;
-        if let Some(checkpoints) = checkpoints {
-            checkpoints.stop();
-            self.with_conn(|c| {
-                Ok(c.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?)
-            })?;
-        }
+        drop(checkpoints);
         if bulk {
             let restored = self.end_bulk();
             result?;
@@ -459,29 +449,40 @@ fn reset_one(conn: &Connection, p: &dyn Projection) -> Result<(), ProjectionErro
     Ok(())
 }
 
-/// A thread that checkpoints the WAL (PASSIVE: it never blocks the writers) until stopped.
+/// While alive, a thread checkpoints the WAL (PASSIVE: it never blocks a writer) in place of
+/// the runner connection's auto-checkpoint, which it turns off and restores when dropped.
 struct BackgroundCheckpoints {
     stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    runner_conn: Arc<Mutex<Option<Connection>>>,
+    autocheckpoint: i64,
 }
 
 impl BackgroundCheckpoints {
-    fn start(path: &Path) -> Self {
+    /// `None` (and checkpoints stay where they were) when the thread cannot be set up.
+    fn start(runner: &ProjectionRunner) -> Option<Self> {
+        let conn = match open_write(&runner.path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoints stay on the applying thread");
+                return None;
+            }
+        };
+        let autocheckpoint = runner
+            .with_conn(|c| {
+                let pages: i64 = c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))?;
+                c.pragma_update(None, "wal_autocheckpoint", 0)?;
+                Ok(pages)
+            })
+            .inspect_err(|e| tracing::warn!(error = %e, "checkpoints stay on the applying thread"))
+            .ok()?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (flag, path) = (stop.clone(), path.to_owned());
-        let thread = std::thread::Builder::new()
+        let flag = stop.clone();
+        let spawned = std::thread::Builder::new()
             .name("kasane-proj-ckpt".into())
             .spawn(move || {
-                let conn = match open_write(&path) {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no background checkpoints for this catch-up");
-                        return;
-                    }
-                };
                 loop {
-                    // The last round comes after the stop, so the catch-up's final commit is
-                    // copied too.
+                    // The last round comes after the stop, so the final commit is copied too.
                     let stopping = flag.load(std::sync::atomic::Ordering::Relaxed);
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
@@ -492,14 +493,38 @@ impl BackgroundCheckpoints {
                     }
                     std::thread::sleep(BACKGROUND_CHECKPOINT_EVERY);
                 }
-            })
-            .expect("spawn the checkpoint thread");
-        BackgroundCheckpoints { stop, thread }
+            });
+        let mut guard = BackgroundCheckpoints {
+            stop,
+            thread: None,
+            runner_conn: Arc::clone(&runner.conn),
+            autocheckpoint,
+        };
+        match spawned {
+            Ok(thread) => {
+                guard.thread = Some(thread);
+                Some(guard)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoints stay on the applying thread");
+                None // dropping `guard` restores the auto-checkpoint
+            }
+        }
     }
+}
 
-    fn stop(self) {
+impl Drop for BackgroundCheckpoints {
+    fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.thread.join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let guard = self.runner_conn.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(conn) = guard.as_ref()
+            && let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", self.autocheckpoint)
+        {
+            tracing::warn!(error = %e, "the runner's auto-checkpoint could not be restored");
+        }
     }
 }
 

@@ -771,8 +771,9 @@ async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
         .await;
     insta::assert_json_snapshot!(data);
 
-    // `details` is fetched only when selected: the same page with and without it holds the
-    // same entries, and with it every entry other than a note carries its fields.
+    // `details` is fetched only when selected (look-ahead): the same page with and without it
+    // holds the same entries; with it, however it is spelled, every entry other than a note
+    // carries its fields.
     let page = |fields: &'static str| {
         let client = &client;
         let resident = resident.to_string();
@@ -790,6 +791,8 @@ async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
     };
     let with = page("note { id } details").await;
     let without = page("").await;
+    // An alias inside an inline fragment still asks for the field.
+    let aliased = page("note { id } ... on TimelineItem { fields: details }").await;
     let keys = |edges: &[Value]| -> Vec<(Value, Value)> {
         edges
             .iter()
@@ -812,6 +815,10 @@ async fn a_supporters_view_of_a_case_file_as_of_the_demo_end_is_stable() {
         .filter(|n| !n["note"].is_null())
     {
         assert!(node["details"].is_null(), "{node:#}");
+    }
+    assert_eq!(keys(&aliased), keys(&with));
+    for (a, w) in aliased.iter().zip(&with) {
+        assert_eq!(a["node"]["fields"], w["node"]["details"]);
     }
 }
 
