@@ -283,7 +283,8 @@ impl EventStore for SqliteStore {
         self.inner
             .read
             .run(move |rs, conn| {
-                rs.query_recorded(conn, &sql, params![tenant, stream, from, limit])
+                let expected = usize::try_from(limit).unwrap_or(usize::MAX);
+                rs.query_recorded(conn, &sql, params![tenant, stream, from, limit], expected)
             })
             .await
     }
@@ -293,7 +294,7 @@ impl EventStore for SqliteStore {
         let mut found = self
             .inner
             .read
-            .run(move |rs, conn| rs.query_recorded(conn, &sql, [event_id.as_bytes()]))
+            .run(move |rs, conn| rs.query_recorded(conn, &sql, [event_id.as_bytes()], 1))
             .await?;
         Ok(found.pop())
     }
@@ -342,6 +343,7 @@ impl EventStore for SqliteStore {
                          ORDER BY position LIMIT ?2"
                     ),
                     params![after, limit],
+                    max,
                 )
             })
             .await

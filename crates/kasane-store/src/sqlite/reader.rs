@@ -183,14 +183,15 @@ impl ReadSide {
         Ok(self.keys.insert_if_absent(tenant, subject, state))
     }
 
-    /// Runs a query returning event rows and opens each one.
+    /// Runs a query returning (about `expected`) event rows and opens each one.
     pub(crate) fn query_recorded(
         &self,
         conn: &Connection,
         sql: &str,
         params: impl rusqlite::Params,
+        expected: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let stored = query_stored(conn, sql, params)?;
+        let stored = query_stored(conn, sql, params, expected)?;
         stored.into_iter().map(|ev| self.open(conn, ev)).collect()
     }
 
@@ -322,15 +323,20 @@ pub(crate) fn query_stored(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
+    expected: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
+    // Growing a vector of large rows one doubling at a time showed up in catch-up profiles.
+    let mut out = Vec::with_capacity(expected.min(PREALLOCATED_ROWS));
     while let Some(row) = rows.next()? {
         out.push(stored_from_row(row)?);
     }
     Ok(out)
 }
+
+/// The most rows a query reserves room for up front (a larger page grows as usual).
+const PREALLOCATED_ROWS: usize = 4096;
 
 fn uuid_col(row: &Row<'_>, i: usize) -> Result<Uuid, StoreError> {
     let bytes: [u8; 16] = row.get(i)?;
@@ -410,6 +416,7 @@ pub(crate) async fn read_all(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
             ),
             params![after, limit],
+            max,
         )
     })
     .await
