@@ -184,7 +184,7 @@ pub mod items {
         let id = |bytes: &mut &[u8]| -> Result<Uuid, ProjectionError> {
             let (head, rest) = bytes.split_at_checked(16).ok_or_else(corrupt)?;
             *bytes = rest;
-            Ok(Uuid::from_slice(head).expect("16 bytes"))
+            crate::codec::uuid(head)
         };
         let mut out = Vec::with_capacity(bytes.len() / 17);
         while let Some((&tag, rest)) = bytes.split_first() {
