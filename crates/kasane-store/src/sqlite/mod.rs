@@ -4,6 +4,7 @@
 mod inline;
 mod reader;
 mod schema;
+mod stream_index;
 mod writer;
 
 use std::fmt;
@@ -80,6 +81,10 @@ pub struct SqliteConfig {
     pub clock: Arc<dyn Clock>,
     /// Read models updated inside each append transaction (`None`: the log only).
     pub inline: Option<InlineHook>,
+    /// Unindexed events after which the writer fills the stream index (default 4,096).
+    /// Smaller means shorter tail scans for stream reads and more index writes; tests set
+    /// it low to cross the boundary often.
+    pub stream_index_every: usize,
 }
 
 impl SqliteConfig {
@@ -92,6 +97,7 @@ impl SqliteConfig {
             readers: 4,
             clock: Arc::new(SystemClock),
             inline: None,
+            stream_index_every: stream_index::INDEX_EVERY_EVENTS,
         }
     }
 }
@@ -182,6 +188,7 @@ impl SqliteStore {
                 master: config.master_key.clone(),
                 head,
                 next_stream_id: opened.next_stream_id,
+                unindexed: opened.unindexed.every(config.stream_index_every),
                 last_recorded_us: opened.last_recorded_us,
                 shared_keys: Arc::clone(&keys),
                 head_tx,
@@ -268,23 +275,10 @@ impl EventStore for SqliteStore {
         let (tenant, stream) = (tenant.to_owned(), stream.to_owned());
         let from = clamp_i64(from_version);
         let limit = clamp_i64(max as u64);
-        let sql = match direction {
-            ReadDirection::Forward => format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = \
-                 (SELECT stream_id FROM streams WHERE tenant = ?1 AND stream = ?2) \
-                 AND version >= ?3 ORDER BY version ASC LIMIT ?4"
-            ),
-            ReadDirection::Backward => format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = \
-                 (SELECT stream_id FROM streams WHERE tenant = ?1 AND stream = ?2) \
-                 AND version <= ?3 ORDER BY version DESC LIMIT ?4"
-            ),
-        };
         self.inner
             .read
             .run(move |rs, conn| {
-                let expected = usize::try_from(limit).unwrap_or(usize::MAX);
-                rs.query_recorded(conn, &sql, params![tenant, stream, from, limit], expected)
+                stream_index::read_stream(rs, conn, &tenant, &stream, from, direction, limit)
             })
             .await
     }

@@ -314,6 +314,29 @@ fn verify_snapshot(
     if let Err(problem) = verifier.check_index_complete() {
         return Ok(report(&verifier, Some(problem)));
     }
+    if let Some((position, stream_id, version, reason)) =
+        super::stream_index::first_disagreement(conn)?
+    {
+        let (tenant, stream) = name_of.remove(&stream_id).unwrap_or_default();
+        let event_id: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT event_id FROM events WHERE position = ?1",
+                [position as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let problem = VerifyProblem {
+            global_position: position,
+            event_id: event_id
+                .and_then(|b| Uuid::from_slice(&b).ok())
+                .unwrap_or_default(),
+            tenant,
+            stream,
+            stream_version: version,
+            reason: reason.to_owned(),
+        };
+        return Ok(report(&verifier, Some(problem)));
+    }
     let _ = progress.send(verifier.events_checked());
     Ok(report(&verifier, None))
 }

@@ -10,12 +10,20 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::keys::MasterKey;
 use crate::sqlite::Durability;
+use crate::sqlite::stream_index::UnindexedTail;
 
 /// `PRAGMA application_id` of every Kasane store ("KASA" in ASCII).
 pub const APPLICATION_ID: i32 = 0x4B41_5341;
 
 /// `PRAGMA user_version` this build writes and the highest it can read.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2 finds a stream's events through `stream_index`, filled in bulk behind the head;
+/// version 1 stores are upgraded when the writer opens them (see [`upgrade_from_v1`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// `meta` key of the last position whose event is in `stream_index` (every event after it is
+/// in the unindexed tail, found by scanning the log by position).
+pub(crate) const STREAM_INDEXED_TO: &str = "stream_indexed_to";
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
@@ -45,9 +53,17 @@ CREATE TABLE events (
     sealed         BLOB,
     content_digest BLOB    NOT NULL,
     prev_hash      BLOB    NOT NULL,
-    hash           BLOB    NOT NULL,
-    UNIQUE (stream_id, version)
+    hash           BLOB    NOT NULL
 ) STRICT;
+
+-- Where each stream's events are. The writer fills it in sorted batches behind the head (an
+-- index on events would take one random leaf write per appended event).
+CREATE TABLE stream_index (
+    stream_id INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, version)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE streams (
     tenant    TEXT    NOT NULL,
@@ -123,6 +139,8 @@ pub(crate) struct OpenedWriter {
     pub last_recorded_us: i64,
     /// The next free stream id.
     pub next_stream_id: i64,
+    /// The events after the last one in `stream_index`.
+    pub unindexed: UnindexedTail,
 }
 
 /// Opens (creating if new) the store file for writing and checks that it is a Kasane store
@@ -190,11 +208,13 @@ pub(crate) fn open_writer(
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
+    let unindexed = UnindexedTail::load(&conn)?;
     Ok(OpenedWriter {
         conn,
         head: head as u64,
         last_recorded_us,
         next_stream_id,
+        unindexed,
     })
 }
 
@@ -242,17 +262,45 @@ fn create_if_new(
     master_key: &MasterKey,
 ) -> Result<bool, StoreError> {
     if !identify(conn, path)? {
+        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == 1 {
+            upgrade_from_v1(conn, path)?;
+        }
         return Ok(false);
     }
     conn.execute_batch(CREATE_SCHEMA)?;
     let mut insert = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
     insert.execute(("master_key_check", &master_key.check_value()[..]))?;
+    insert.execute((STREAM_INDEXED_TO, 0))?;
     insert.execute(("store_id", Uuid::now_v7().to_string()))?;
     insert.execute(("created_at", chrono::Utc::now().to_rfc3339()))?;
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tracing::info!(path = %path.display(), "created a new Kasane store");
     Ok(true)
+}
+
+/// Schema 1 → 2: adds `stream_index` and fills it from the log (the whole log is indexed).
+/// The old `UNIQUE (stream_id, version)` index on `events` stays (SQLite cannot drop a
+/// table constraint without copying the table); it is harmless but makes appends slower.
+fn upgrade_from_v1(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE stream_index (
+             stream_id INTEGER NOT NULL,
+             version   INTEGER NOT NULL,
+             position  INTEGER NOT NULL,
+             PRIMARY KEY (stream_id, version)
+         ) STRICT, WITHOUT ROWID;
+         INSERT INTO stream_index (stream_id, version, position)
+             SELECT stream_id, version, position FROM events ORDER BY stream_id, version;",
+    )?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, (SELECT coalesce(max(position), 0) FROM events))",
+        [STREAM_INDEXED_TO],
+    )?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tracing::info!(path = %path.display(), "upgraded the store from schema version 1 to 2");
+    Ok(())
 }
 
 fn check_master_key(conn: &Connection, master_key: &MasterKey) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::inline::InlineHook;
+use super::stream_index::{IndexEntry, UnindexedTail};
 use crate::clock::Clock;
 use crate::envelope::{AppendResult, RecordedEvent, from_micros};
 use crate::error::StoreError;
@@ -93,6 +94,8 @@ struct State {
     head: u64,
     /// Next stream id to hand out (committed, or in the open transaction).
     next_stream_id: i64,
+    /// Events not yet in `stream_index` (committed, or in the open transaction).
+    unindexed: UnindexedTail,
     /// recorded_at of the last group, so time never goes backwards.
     last_recorded_us: i64,
     /// Unwrapped data keys known to the writer (including ones created in the open group).
@@ -137,6 +140,7 @@ pub(crate) struct WriterParts {
     pub master: MasterKey,
     pub head: u64,
     pub next_stream_id: i64,
+    pub unindexed: UnindexedTail,
     pub last_recorded_us: i64,
     pub shared_keys: Arc<KeyCache>,
     pub head_tx: watch::Sender<u64>,
@@ -176,6 +180,7 @@ struct Mark {
     next_stream_id: i64,
     created: usize,
     recorded: usize,
+    unindexed: usize,
 }
 
 impl State {
@@ -185,6 +190,7 @@ impl State {
             next_stream_id: self.next_stream_id,
             created: self.created_in_batch.len(),
             recorded: self.recorded.len(),
+            unindexed: self.unindexed.len(),
         }
     }
 
@@ -194,6 +200,7 @@ impl State {
         self.forget_streams();
         self.next_stream_id = mark.next_stream_id;
         self.recorded.truncate(mark.recorded);
+        self.unindexed.truncate(mark.unindexed);
         for (tenant, subject) in self.created_in_batch.split_off(mark.created) {
             self.forget_key(&tenant, &subject);
         }
@@ -287,6 +294,7 @@ impl Writer {
                 master: parts.master,
                 head: parts.head,
                 next_stream_id: parts.next_stream_id,
+                unindexed: parts.unindexed,
                 last_recorded_us: parts.last_recorded_us,
                 keys: HashMap::new(),
                 created_in_batch: Vec::new(),
@@ -406,12 +414,17 @@ impl Writer {
                 apply_group(&self.conn, st, &mut batch, now_us, true)
             }
         };
+        let mut indexed = false;
         let outcomes = match outcomes.and_then(|o| {
             run_inline(&self.conn, st, mark.head)?;
+            indexed = fill_stream_index(&self.conn, st)?;
             self.conn.execute_batch("COMMIT")?;
             Ok(o)
         }) {
             Ok(outcomes) => {
+                if indexed {
+                    st.unindexed.written();
+                }
                 for (tenant, subject) in st.created_in_batch.drain(..) {
                     if let Some(key) = st.keys.get(&tenant).and_then(|m| m.get(&subject)) {
                         st.shared_keys.set(&tenant, &subject, KeyState::Live(*key));
@@ -512,6 +525,26 @@ fn run_inline(conn: &Connection, st: &mut State, head_before: u64) -> Result<(),
     }
     conn.execute_batch("RELEASE inline_projection")?;
     Ok(())
+}
+
+/// Writes the unindexed tail into `stream_index` once it is long enough; a failure (which
+/// would be a bug: versions clashing) is contained by a savepoint, so the group still
+/// commits and stream reads find the events in the tail.
+fn fill_stream_index(conn: &Connection, st: &mut State) -> Result<bool, StoreError> {
+    if !st.unindexed.due() {
+        return Ok(false);
+    }
+    conn.execute_batch("SAVEPOINT stream_index")?;
+    let written = match st.unindexed.write(conn) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "could not fill the stream index; streams are read from the log's tail until it succeeds");
+            conn.execute_batch("ROLLBACK TO stream_index")?;
+            false
+        }
+    };
+    conn.execute_batch("RELEASE stream_index")?;
+    Ok(written)
 }
 
 fn is_constraint(e: &StoreError) -> bool {
@@ -697,6 +730,11 @@ fn apply(
                 hash,
             });
         }
+        st.unindexed.push(IndexEntry {
+            stream_id,
+            version,
+            position: st.head,
+        });
         prev_hash = hash;
     }
     // The head says whether the row exists (the writer is the only one writing the table).
@@ -868,17 +906,19 @@ mod tests {
         let master = MasterKey::generate();
         let opened =
             schema::open_writer(&dir.path().join("w.db"), &master, Durability::Normal).unwrap();
-        let (conn, head, last, next_stream_id) = (
+        let (conn, head, last, next_stream_id, unindexed) = (
             opened.conn,
             opened.head,
             opened.last_recorded_us,
             opened.next_stream_id,
+            opened.unindexed,
         );
         let (tx, rx) = watch::channel(head);
         let parts = WriterParts {
             master,
             head,
             next_stream_id,
+            unindexed,
             last_recorded_us: last,
             shared_keys: Arc::new(KeyCache::default()),
             head_tx: tx,

@@ -1,0 +1,300 @@
+//! The stream index: where each stream's events are in the log.
+//!
+//! An index on `events (stream_id, version)` would cost every append a write on its own
+//! stream's leaf, so a group of appends to many streams would dirty a page per stream (the
+//! largest single cost of a group commit, measured). Instead the writer keeps the newest
+//! events, the *unindexed tail*, in memory and writes them into `stream_index` in one sorted
+//! batch every [`INDEX_EVERY_EVENTS`] events, inside a group's transaction; the `meta` row
+//! [`STREAM_INDEXED_TO`] says how far the index reaches. A stream read takes its events up to
+//! there from the index and the rest from a scan of the tail by position, in one snapshot.
+//!
+//! Stream versions stay unique because one writer assigns them (from the stream heads it
+//! keeps); the primary key of `stream_index` checks that again when a batch is written, and
+//! `kasane verify` checks the index against the log.
+
+use std::sync::LazyLock;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::reader::{EVENT_COLUMNS, ReadSide};
+use super::schema::STREAM_INDEXED_TO;
+use crate::envelope::RecordedEvent;
+use crate::error::StoreError;
+use crate::store::ReadDirection;
+
+/// Unindexed events that make the writer fill the index (in the transaction of the group
+/// that reaches it), by default. A stream read scans at most about this many rows of the
+/// tail.
+pub(crate) const INDEX_EVERY_EVENTS: usize = 4096;
+
+/// One event's place: what `stream_index` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    pub stream_id: i64,
+    pub version: u64,
+    pub position: u64,
+}
+
+/// The events after the last indexed position, in log order, as the writer sees them (its
+/// open transaction included).
+pub(crate) struct UnindexedTail {
+    entries: Vec<IndexEntry>,
+    /// Length at which the next batch is written (moved on when a batch fails to write).
+    write_at: usize,
+    /// Entries per batch.
+    every: usize,
+}
+
+impl UnindexedTail {
+    /// Reads the tail of the log that `stream_index` does not cover yet.
+    pub(crate) fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let indexed_to = indexed_to(conn)?;
+        let mut stmt = conn.prepare(
+            "SELECT stream_id, version, position FROM events WHERE position > ?1 \
+             ORDER BY position",
+        )?;
+        let entries = stmt
+            .query_map([indexed_to as i64], |r| {
+                Ok(IndexEntry {
+                    stream_id: r.get(0)?,
+                    version: r.get::<_, i64>(1)? as u64,
+                    position: r.get::<_, i64>(2)? as u64,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(UnindexedTail {
+            entries,
+            write_at: INDEX_EVERY_EVENTS,
+            every: INDEX_EVERY_EVENTS,
+        })
+    }
+
+    /// Writes a batch every `every` events instead (at least 1).
+    pub(crate) fn every(mut self, every: usize) -> Self {
+        self.every = every.max(1);
+        self.write_at = self.every;
+        self
+    }
+
+    /// Notes an event the open group just inserted.
+    pub(crate) fn push(&mut self, entry: IndexEntry) {
+        self.entries.push(entry);
+    }
+
+    /// How many events are unindexed.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Forgets the entries after the first `len` (their inserts were rolled back).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
+    }
+
+    /// Whether the tail is long enough to be written into the index now.
+    pub(crate) fn due(&self) -> bool {
+        self.entries.len() >= self.write_at
+    }
+
+    /// Writes every entry into `stream_index` in key order and moves the mark to the last
+    /// one, inside the caller's transaction. The entries stay until [`Self::written`] (the
+    /// transaction may still roll back); a failure postpones the next attempt.
+    pub(crate) fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let Some(last) = self.entries.last().map(|e| e.position) else {
+            return Ok(());
+        };
+        let result = write_sorted(conn, &self.entries, last);
+        if result.is_err() {
+            self.write_at = self.entries.len() + self.every;
+        }
+        result
+    }
+
+    /// Forgets every entry: the transaction that wrote them committed.
+    pub(crate) fn written(&mut self) {
+        self.entries.clear();
+        self.write_at = self.every;
+    }
+}
+
+fn write_sorted(conn: &Connection, entries: &[IndexEntry], last: u64) -> rusqlite::Result<()> {
+    // Sorted, every leaf of the index is written once per batch.
+    let mut sorted = entries.to_vec();
+    sorted.sort_unstable_by_key(|e| (e.stream_id, e.version));
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO stream_index (stream_id, version, position) VALUES (?1, ?2, ?3)",
+    )?;
+    for e in &sorted {
+        insert.execute(params![e.stream_id, e.version as i64, e.position as i64])?;
+    }
+    conn.prepare_cached("UPDATE meta SET value = ?2 WHERE key = ?1")?
+        .execute(params![STREAM_INDEXED_TO, last as i64])?;
+    Ok(())
+}
+
+/// The last position covered by `stream_index`.
+pub(crate) fn indexed_to(conn: &Connection) -> Result<u64, StoreError> {
+    let to: i64 = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([STREAM_INDEXED_TO], |r| r.get(0))?;
+    Ok(to as u64)
+}
+
+/// Events of one stream found through the index (positions up to the mark), in version order.
+static INDEXED_FORWARD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position IN \
+         (SELECT position FROM stream_index WHERE stream_id = ?1 AND version >= ?2 \
+          ORDER BY version LIMIT ?3) ORDER BY position"
+    )
+});
+static INDEXED_BACKWARD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position IN \
+         (SELECT position FROM stream_index WHERE stream_id = ?1 AND version <= ?2 \
+          ORDER BY version DESC LIMIT ?3) ORDER BY position DESC"
+    )
+});
+/// Events of one stream in the unindexed tail (positions after the mark).
+static TAIL_FORWARD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND stream_id = ?2 \
+         AND version >= ?3 ORDER BY position LIMIT ?4"
+    )
+});
+static TAIL_BACKWARD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND stream_id = ?2 \
+         AND version <= ?3 ORDER BY position DESC LIMIT ?4"
+    )
+});
+
+/// Up to `max` events of a stream from `from_version` on (forward) or down (backward).
+pub(crate) fn read_stream(
+    rs: &ReadSide,
+    conn: &Connection,
+    tenant: &str,
+    stream: &str,
+    from_version: i64,
+    direction: ReadDirection,
+    max: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    // One read transaction: the mark, the index and the tail must come from one snapshot.
+    conn.execute_batch("BEGIN")?;
+    let result = read_in_snapshot(rs, conn, tenant, stream, from_version, direction, max);
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+fn read_in_snapshot(
+    rs: &ReadSide,
+    conn: &Connection,
+    tenant: &str,
+    stream: &str,
+    from: i64,
+    direction: ReadDirection,
+    max: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let (stream_id, mark): (Option<i64>, i64) = conn
+        .prepare_cached(
+            "SELECT (SELECT stream_id FROM streams WHERE tenant = ?1 AND stream = ?2), \
+                    (SELECT value FROM meta WHERE key = ?3)",
+        )?
+        .query_row(params![tenant, stream, STREAM_INDEXED_TO], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let Some(stream_id) = stream_id else {
+        return Ok(Vec::new());
+    };
+    let expected = usize::try_from(max).unwrap_or(usize::MAX);
+    let forward = matches!(direction, ReadDirection::Forward);
+    let indexed = |limit: i64| {
+        let sql = if forward {
+            &*INDEXED_FORWARD
+        } else {
+            &*INDEXED_BACKWARD
+        };
+        rs.query_recorded(conn, sql, params![stream_id, from, limit], expected)
+    };
+    let tail = |limit: i64| {
+        let sql = if forward {
+            &*TAIL_FORWARD
+        } else {
+            &*TAIL_BACKWARD
+        };
+        rs.query_recorded(conn, sql, params![mark, stream_id, from, limit], expected)
+    };
+    // Versions grow with positions: forward the index comes first, backward the tail.
+    let mut events = if forward { indexed(max)? } else { tail(max)? };
+    let got = events.len() as i64;
+    if got < max {
+        events.extend(if forward {
+            tail(max - got)?
+        } else {
+            indexed(max - got)?
+        });
+    }
+    Ok(events)
+}
+
+/// `kasane verify`'s check of the index against the log (inside its snapshot): every event up
+/// to the mark has its entry, and every entry names an event up to the mark. Returns the first
+/// disagreement as (position, stream id, version, what is wrong).
+pub(crate) fn first_disagreement(
+    conn: &Connection,
+) -> Result<Option<(u64, i64, u64, &'static str)>, StoreError> {
+    let mark = indexed_to(conn)? as i64;
+    let head: i64 = conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+        r.get(0)
+    })?;
+    if mark > head {
+        return Ok(Some((
+            mark as u64,
+            0,
+            0,
+            "the stream index claims to reach past the last event",
+        )));
+    }
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u64, i64, u64)> {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get(1)?,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    };
+    let missing = conn
+        .query_row(
+            "SELECT position, stream_id, version FROM events e WHERE position <= ?1 \
+             AND NOT EXISTS (SELECT 1 FROM stream_index i WHERE i.stream_id = e.stream_id \
+                             AND i.version = e.version AND i.position = e.position) \
+             ORDER BY position LIMIT 1",
+            [mark],
+            row,
+        )
+        .optional()?;
+    if let Some((position, stream_id, version)) = missing {
+        return Ok(Some((
+            position,
+            stream_id,
+            version,
+            "the event is missing from the stream index",
+        )));
+    }
+    let stray = conn
+        .query_row(
+            "SELECT position, stream_id, version FROM stream_index i WHERE NOT EXISTS \
+             (SELECT 1 FROM events e WHERE e.position = i.position AND e.position <= ?1 \
+              AND e.stream_id = i.stream_id AND e.version = i.version) LIMIT 1",
+            [mark],
+            row,
+        )
+        .optional()?;
+    Ok(stray.map(|(position, stream_id, version)| {
+        (
+            position,
+            stream_id,
+            version,
+            "the stream index has an entry that matches no event",
+        )
+    }))
+}
