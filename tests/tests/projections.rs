@@ -13,6 +13,7 @@ const STORE_TABLES: &[&str] = &[
     "meta",
     "events",
     "streams",
+    "stream_index",
     "data_keys",
     "projection_checkpoints",
 ];

@@ -104,7 +104,9 @@ fn status_of(code: &str) -> StatusCode {
         codes::BODY_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         codes::BAD_REQUEST => StatusCode::BAD_REQUEST,
         codes::MEMBER_SUSPENDED | codes::FOREIGN_TENANT => StatusCode::FORBIDDEN,
-        codes::ACCESS_NOT_RECORDED => StatusCode::SERVICE_UNAVAILABLE,
+        codes::ACCESS_NOT_RECORDED | "STORE_SYNC_FAILED" | "STORE_IO" | "STORE_CLOSED" => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => StatusCode::UNAUTHORIZED,
     }
 }
@@ -185,6 +187,10 @@ async fn graphql(
             }
             Err(e) => return refuse(e, &operation),
         }
+    } else if let Err(e) = app.state.service.store().durable_barrier().await {
+        // Without an access record to wait for, nothing else holds the answer back until
+        // what it was read from is durable (see `EventStore::durable_barrier`).
+        return refuse(e.into(), &operation);
     }
     for error in &mut response.errors {
         ensure_code(error);

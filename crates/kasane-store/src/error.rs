@@ -97,6 +97,15 @@ pub enum StoreError {
     )]
     WriteFailed(String),
 
+    /// Flushing the log to disk failed: the appends waiting for it may or may not survive a
+    /// crash, so the store refuses further appends until the process restarts.
+    #[error(
+        "the disk reported an error while making appends durable ({0}); the last appends may \
+         or may not have been kept, and this store refuses further appends: check the disk, \
+         restart kasane and run `kasane verify`"
+    )]
+    SyncFailed(String),
+
     /// An error from SQLite.
     #[error("SQLite failed: {0}; check disk space and file permissions, then retry")]
     Sqlite(#[from] rusqlite::Error),
@@ -137,6 +146,7 @@ impl StoreError {
             StoreError::InvalidEvent(_) => "INVALID_EVENT",
             StoreError::Corrupt(_) => "STORE_CORRUPT",
             StoreError::Closed => "STORE_CLOSED",
+            StoreError::SyncFailed(_) => "STORE_SYNC_FAILED",
             StoreError::WriteFailed(_) | StoreError::Sqlite(_) | StoreError::Io(_) => "STORE_IO",
         }
     }

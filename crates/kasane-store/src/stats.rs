@@ -8,6 +8,8 @@ pub struct CommitStats {
     commits: AtomicU64,
     appends: AtomicU64,
     events: AtomicU64,
+    flushes: AtomicU64,
+    flush_micros: AtomicU64,
 }
 
 /// A snapshot of [`CommitStats`].
@@ -19,6 +21,10 @@ pub struct CommitCounts {
     pub appends: u64,
     /// Events written by them.
     pub events: u64,
+    /// Flushes of the log to disk made outside the commits (each may cover several).
+    pub flushes: u64,
+    /// Time spent in those flushes, in microseconds.
+    pub flush_micros: u64,
 }
 
 impl CommitStats {
@@ -29,12 +35,21 @@ impl CommitStats {
         self.events.fetch_add(events, Ordering::Relaxed);
     }
 
+    /// Counts one flush of the log that took `took`.
+    pub fn record_flush(&self, took: std::time::Duration) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.flush_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// The totals so far.
     pub fn snapshot(&self) -> CommitCounts {
         CommitCounts {
             commits: self.commits.load(Ordering::Relaxed),
             appends: self.appends.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
+            flushes: self.flushes.load(Ordering::Relaxed),
+            flush_micros: self.flush_micros.load(Ordering::Relaxed),
         }
     }
 }

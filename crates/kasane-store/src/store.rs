@@ -78,6 +78,15 @@ pub trait EventStore: Send + Sync {
     /// The last committed global position (0 when the store is empty).
     async fn head_position(&self) -> Result<u64, StoreError>;
 
+    /// Returns once every commit made so far is durable. Reads of the log never return an
+    /// event before it is durable, but read models that commit with the events (the inline
+    /// projections of the SQLite store) can show one up to a flush early: a caller about to
+    /// answer from them without appending anything itself waits here first. Backends whose
+    /// commits become visible only once durable return at once.
+    async fn durable_barrier(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Catches up from `after_position`, signals `CaughtUp` once, then follows new commits.
     async fn subscribe_all(&self, after_position: u64) -> Result<Subscription, StoreError>;
 

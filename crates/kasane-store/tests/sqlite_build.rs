@@ -1,5 +1,5 @@
-//! The bundled SQLite is built as `.cargo/config.toml` says: without the process-wide shared
-//! page cache and without memory statistics, whose mutexes the store's threads queued on.
+//! Build settings of `.cargo/config.toml` are in effect: the bundled SQLite is built without the
+//! process-wide shared page cache and memory statistics, and poly1305 uses its portable backend.
 
 #[test]
 fn the_bundled_sqlite_has_no_process_wide_cache_or_memory_statistics() {
@@ -22,5 +22,16 @@ fn the_bundled_sqlite_has_no_process_wide_cache_or_memory_statistics() {
     assert!(
         options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
         "LIBSQLITE3_FLAGS from .cargo/config.toml was not applied: {options:?}"
+    );
+}
+
+/// `.cargo/config.toml` passes `--cfg poly1305_force_soft` to every crate (this one included),
+/// so sealing uses poly1305's portable backend.
+#[test]
+fn poly1305_is_built_with_its_portable_backend() {
+    // black_box: the value is fixed at compile time, and that is what is being checked.
+    assert!(
+        std::hint::black_box(cfg!(poly1305_force_soft)),
+        "the rustflags of .cargo/config.toml were not applied (is RUSTFLAGS set?)"
     );
 }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
+use super::durable::Durable;
 use crate::envelope::{Actor, RecordedEvent, StoredEvent, from_micros};
 use crate::error::StoreError;
 use crate::keys::{KeyCache, KeyState, MasterKey};
@@ -20,6 +21,14 @@ pub(crate) const EVENT_COLUMNS: &str = "position, event_id, tenant, stream, vers
      schema_version, occurred_at, recorded_at, actor_member, actor_agency, correlation_id, \
      causation_id, data_subject, payload, sealed, content_digest, prev_hash, hash";
 
+/// Events after a position, up to the durable head, in log order.
+pub(crate) static READ_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND position <= ?2 \
+         ORDER BY position LIMIT ?3"
+    )
+});
+
 /// How often verify reports progress (events).
 const PROGRESS_EVERY: u64 = 10_000;
 
@@ -29,6 +38,8 @@ pub(crate) struct ReadSide {
     permits: Arc<Semaphore>,
     keys: Arc<KeyCache>,
     master: MasterKey,
+    /// Reads of the log stop at the durable head (commits become visible before their flush).
+    durable: Arc<Durable>,
 }
 
 /// A pooled connection that goes back to the pool when dropped (even on panic).
@@ -49,14 +60,25 @@ impl Drop for Pooled<'_> {
 }
 
 impl ReadSide {
-    pub(crate) fn new(conns: Vec<Connection>, keys: Arc<KeyCache>, master: MasterKey) -> Self {
+    pub(crate) fn new(
+        conns: Vec<Connection>,
+        keys: Arc<KeyCache>,
+        master: MasterKey,
+        durable: Arc<Durable>,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(conns.len()));
         ReadSide {
             pool: Mutex::new(conns),
             permits,
             keys,
             master,
+            durable,
         }
+    }
+
+    /// The last durable position: no read of the log returns an event after it.
+    pub(crate) fn visible_head(&self) -> i64 {
+        clamp_i64(self.durable.head())
     }
 
     /// Refuses further reads and closes idle connections.
@@ -435,10 +457,8 @@ pub(crate) async fn read_all(
     read.run(move |rs, conn| {
         rs.query_recorded(
             conn,
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
-            ),
-            params![after, limit],
+            &READ_ALL,
+            params![after, rs.visible_head(), limit],
             max,
         )
     })

@@ -145,11 +145,7 @@ pub(crate) struct OpenedWriter {
 
 /// Opens (creating if new) the store file for writing and checks that it is a Kasane store
 /// of a supported version created with this master key.
-pub(crate) fn open_writer(
-    path: &Path,
-    master_key: &MasterKey,
-    durability: Durability,
-) -> Result<OpenedWriter, StoreError> {
+pub(crate) fn open_writer(path: &Path, master_key: &MasterKey) -> Result<OpenedWriter, StoreError> {
     check_header(path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
@@ -171,11 +167,9 @@ pub(crate) fn open_writer(
             "SQLite refused WAL mode (got {mode}); put the store on a local file system"
         ))));
     }
-    let sync = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync)?;
+    // At full durability the commits are flushed by the durability stage (`durable.rs`),
+    // off the writer's thread; SQLite still syncs around checkpoints and WAL restarts.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     // A 4 MB page cache holds what the writer touches (interior pages, the tails it appends
     // to, recent stream index leaves); the OS page cache serves the rest. A larger one made
     // commits slower (measured: SQLite scans the whole page-cache hash at every commit, and a

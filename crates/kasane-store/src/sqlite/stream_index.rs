@@ -145,27 +145,27 @@ static INDEXED_FORWARD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE position IN \
          (SELECT position FROM stream_index WHERE stream_id = ?1 AND version >= ?2 \
-          ORDER BY version LIMIT ?3) ORDER BY position"
+          AND position <= ?4 ORDER BY version LIMIT ?3) ORDER BY position"
     )
 });
 static INDEXED_BACKWARD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE position IN \
          (SELECT position FROM stream_index WHERE stream_id = ?1 AND version <= ?2 \
-          ORDER BY version DESC LIMIT ?3) ORDER BY position DESC"
+          AND position <= ?4 ORDER BY version DESC LIMIT ?3) ORDER BY position DESC"
     )
 });
 /// Events of one stream in the unindexed tail (positions after the mark).
 static TAIL_FORWARD: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND stream_id = ?2 \
-         AND version >= ?3 ORDER BY position LIMIT ?4"
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND position <= ?5 \
+         AND stream_id = ?2 AND version >= ?3 ORDER BY position LIMIT ?4"
     )
 });
 static TAIL_BACKWARD: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND stream_id = ?2 \
-         AND version <= ?3 ORDER BY position DESC LIMIT ?4"
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND position <= ?5 \
+         AND stream_id = ?2 AND version <= ?3 ORDER BY position DESC LIMIT ?4"
     )
 });
 
@@ -207,6 +207,8 @@ fn read_in_snapshot(
         return Ok(Vec::new());
     };
     let expected = usize::try_from(max).unwrap_or(usize::MAX);
+    // Commits are visible before they are durable: stop at the durable head.
+    let visible = rs.visible_head();
     let forward = matches!(direction, ReadDirection::Forward);
     let indexed = |limit: i64| {
         let sql = if forward {
@@ -214,7 +216,12 @@ fn read_in_snapshot(
         } else {
             &*INDEXED_BACKWARD
         };
-        rs.query_recorded(conn, sql, params![stream_id, from, limit], expected)
+        rs.query_recorded(
+            conn,
+            sql,
+            params![stream_id, from, limit, visible],
+            expected,
+        )
     };
     let tail = |limit: i64| {
         let sql = if forward {
@@ -222,7 +229,12 @@ fn read_in_snapshot(
         } else {
             &*TAIL_BACKWARD
         };
-        rs.query_recorded(conn, sql, params![mark, stream_id, from, limit], expected)
+        rs.query_recorded(
+            conn,
+            sql,
+            params![mark, stream_id, from, limit, visible],
+            expected,
+        )
     };
     // Versions grow with positions: forward the index comes first, backward the tail.
     let mut events = if forward { indexed(max)? } else { tail(max)? };

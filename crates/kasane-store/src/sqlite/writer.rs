@@ -15,6 +15,7 @@ use std::sync::Arc;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::durable::{Durable, Pending, sync_failed};
 use super::inline::InlineHook;
 use super::stream_index::{IndexEntry, UnindexedTail};
 use crate::clock::Clock;
@@ -110,7 +111,14 @@ struct State {
     /// Number of entries in `streams`.
     cached_streams: usize,
     shared_keys: Arc<KeyCache>,
-    head_tx: watch::Sender<u64>,
+    /// Publishes the head after each commit; `None` when the durability stage does that.
+    head_tx: Option<watch::Sender<u64>>,
+    /// The committed and the durable head, shared with the store's handles.
+    durable: Arc<Durable>,
+    /// Hands committed groups to the durability stage (full durability only).
+    durable_tx: Option<std::sync::mpsc::Sender<Pending>>,
+    /// The durability stage's thread, joined when the writer stops.
+    durable_thread: Option<std::thread::JoinHandle<()>>,
     clock: Arc<dyn Clock>,
     /// Sends answers through a runtime task; `None` (or a closed task): answer directly.
     replies: Option<mpsc::UnboundedSender<ReplyBatch>>,
@@ -143,7 +151,10 @@ pub(crate) struct WriterParts {
     pub unindexed: UnindexedTail,
     pub last_recorded_us: i64,
     pub shared_keys: Arc<KeyCache>,
-    pub head_tx: watch::Sender<u64>,
+    pub head_tx: Option<watch::Sender<u64>>,
+    pub durable: Arc<Durable>,
+    pub durable_tx: Option<std::sync::mpsc::Sender<Pending>>,
+    pub durable_thread: Option<std::thread::JoinHandle<()>>,
     pub clock: Arc<dyn Clock>,
     pub replies: Option<mpsc::UnboundedSender<ReplyBatch>>,
     pub checkpointer: Option<std::sync::mpsc::SyncSender<()>>,
@@ -302,6 +313,9 @@ impl Writer {
                 cached_streams: 0,
                 shared_keys: parts.shared_keys,
                 head_tx: parts.head_tx,
+                durable: parts.durable,
+                durable_tx: parts.durable_tx,
+                durable_thread: parts.durable_thread,
                 clock: parts.clock,
                 replies: parts.replies,
                 checkpointer: parts.checkpointer,
@@ -380,18 +394,29 @@ impl Writer {
         self.stop();
     }
 
-    /// Closes the write connection, then lets the checkpointer finish and close its own.
+    /// Closes the write connection, then lets the durability stage answer what it holds and
+    /// the checkpointer finish and close its own connection.
     fn stop(mut self) {
         let checkpointer = self.st.checkpoint_thread.take();
+        let durable = self.st.durable_thread.take();
         drop(self);
-        if let Some(thread) = checkpointer {
+        for thread in [durable, checkpointer].into_iter().flatten() {
             let _ = thread.join();
         }
     }
 
-    /// Commits a group of requests in one transaction and answers each one afterwards.
+    /// Commits a group of requests in one transaction; the answers go to the durability
+    /// stage (or straight back when there is none).
     fn write_batch(&mut self, mut batch: Vec<(PreparedAppend, AppendReply)>) {
         let st = &mut self.st;
+        if st.durable.has_failed() {
+            let answers = batch
+                .into_iter()
+                .map(|(_, reply)| (reply, Err(sync_failed("an earlier flush failed"))))
+                .collect();
+            st.answer(answers);
+            return;
+        }
         let now_us = st.clock.now().timestamp_micros().max(st.last_recorded_us);
         st.last_recorded_us = now_us;
         if st.cached_streams > MAX_CACHED_STREAMS {
@@ -431,8 +456,11 @@ impl Writer {
                     }
                 }
                 st.stats.record(batch.len() as u64, st.head - mark.head);
+                st.durable.note_committed(st.head);
                 if st.head != mark.head {
-                    st.head_tx.send_replace(st.head);
+                    if let Some(tx) = &st.head_tx {
+                        tx.send_replace(st.head);
+                    }
                     st.events_since_checkpoint += st.head - mark.head;
                     st.maybe_checkpoint();
                 }
@@ -453,6 +481,26 @@ impl Writer {
             .map(|(_, reply)| reply)
             .zip(outcomes)
             .collect();
+        // Answers (rejections and replays included: they describe what is committed) wait
+        // for the flush that makes this commit durable.
+        let answers = match &st.durable_tx {
+            Some(tx) => match tx.send(Pending {
+                head: st.head,
+                answers,
+            }) {
+                Ok(()) => return,
+                Err(returned) => {
+                    let detail = "the durability stage stopped";
+                    returned
+                        .0
+                        .answers
+                        .into_iter()
+                        .map(|(reply, _)| (reply, Err(sync_failed(detail))))
+                        .collect()
+                }
+            },
+            None => answers,
+        };
         st.answer(answers);
     }
 
@@ -462,6 +510,11 @@ impl Writer {
         let now_us = self.st.clock.now().timestamp_micros();
         let conn = &self.conn;
         conn.pragma_update(None, "secure_delete", true)?;
+        // This commit is answered here, not by the durability stage: let SQLite sync it.
+        let staged = self.st.durable_tx.is_some();
+        if staged {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
         let result = (|| -> Result<bool, StoreError> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let existed = conn.execute(
@@ -485,6 +538,9 @@ impl Writer {
             rollback(conn);
         }
         let _ = conn.pragma_update(None, "secure_delete", false);
+        if staged {
+            let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+        }
         let existed = result?;
         self.st.forget_key(tenant, subject);
         self.st
@@ -899,13 +955,12 @@ mod tests {
     use crate::envelope::ProposedEvent;
     use crate::expected::ExpectedVersion;
     use crate::prepare::prepare_append;
-    use crate::sqlite::{Durability, schema};
+    use crate::sqlite::schema;
     use serde_json::json;
 
     fn writer(dir: &tempfile::TempDir) -> (Writer, watch::Receiver<u64>) {
         let master = MasterKey::generate();
-        let opened =
-            schema::open_writer(&dir.path().join("w.db"), &master, Durability::Normal).unwrap();
+        let opened = schema::open_writer(&dir.path().join("w.db"), &master).unwrap();
         let (conn, head, last, next_stream_id, unindexed) = (
             opened.conn,
             opened.head,
@@ -914,6 +969,7 @@ mod tests {
             opened.unindexed,
         );
         let (tx, rx) = watch::channel(head);
+        let durable = Arc::new(Durable::new(head, rx.clone()));
         let parts = WriterParts {
             master,
             head,
@@ -921,7 +977,10 @@ mod tests {
             unindexed,
             last_recorded_us: last,
             shared_keys: Arc::new(KeyCache::default()),
-            head_tx: tx,
+            head_tx: Some(tx),
+            durable,
+            durable_tx: None,
+            durable_thread: None,
             clock: Arc::new(crate::clock::SystemClock),
             replies: None,
             checkpointer: None,

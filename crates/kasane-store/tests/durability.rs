@@ -1,0 +1,154 @@
+//! At full durability an append is answered only after the flush that makes it durable, and
+//! no read of the log shows an event before then; a failed flush fails the waiting appends and
+//! every later one.
+
+mod common;
+
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kasane_store::sqlite::SyncFn;
+use kasane_store::{EventStore, ExpectedVersion, ReadDirection, SqliteStore};
+use serde_json::json;
+
+/// A flush that waits for a token from the test for each call.
+fn gated() -> (SyncFn, mpsc::Sender<()>) {
+    let (go, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let sync = SyncFn(Arc::new(move || {
+        let _ = gate.lock().unwrap().recv();
+        Ok(())
+    }));
+    (sync, go)
+}
+
+/// Events in the file, as another connection sees them (committed, durable or not).
+fn committed_rows(t: &TestDir) -> i64 {
+    let conn = rusqlite::Connection::open(t.path()).unwrap();
+    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn wait_until_committed(t: &TestDir, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while committed_rows(t) < rows {
+        assert!(Instant::now() < deadline, "the writer never committed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_is_answered_and_readable_only_after_its_flush() {
+    let t = TestDir::new();
+    let (sync, go) = gated();
+    let mut config = t.config();
+    config.sync = Some(sync);
+    let store = SqliteStore::open(config).await.unwrap();
+
+    let appending = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append(
+                    TENANT,
+                    "resident-a",
+                    ExpectedVersion::NoStream,
+                    vec![event("E", json!({"n": 1}))],
+                )
+                .await
+        })
+    };
+    tokio::task::block_in_place(|| wait_until_committed(&t, 1));
+
+    // Committed in SQLite, not yet flushed: not answered, and invisible to every read.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!appending.is_finished(), "answered before its flush");
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    assert!(store.read_all(0, 10).await.unwrap().is_empty());
+    assert!(store.read_all_stored(0, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .read_stream(TENANT, "resident-a", 1, ReadDirection::Forward, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let barrier = {
+        let store = store.clone();
+        tokio::spawn(async move { store.durable_barrier().await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !barrier.is_finished(),
+        "the barrier passed before the flush"
+    );
+
+    go.send(()).unwrap();
+    let result = appending.await.unwrap().unwrap();
+    assert_eq!(result.last_position, 1);
+    barrier.await.unwrap().unwrap();
+    assert_eq!(store.head_position().await.unwrap(), 1);
+    let read = store.read_all(0, 10).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        store
+            .read_event(read[0].event_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
+        json!({"n": 1})
+    );
+    // Nothing pending: the barrier passes at once, with no flush.
+    store.durable_barrier().await.unwrap();
+    drop(go);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_flush_fails_its_appends_and_every_later_one() {
+    let t = TestDir::new();
+    let mut config = t.config();
+    config.sync = Some(SyncFn(Arc::new(|| {
+        Err(std::io::Error::other("simulated disk error"))
+    })));
+    let store = SqliteStore::open(config).await.unwrap();
+
+    let err = store
+        .append(
+            TENANT,
+            "resident-a",
+            ExpectedVersion::NoStream,
+            vec![event("E", json!({"n": 1}))],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
+    assert!(err.to_string().contains("simulated disk error"), "{err}");
+    assert!(err.to_string().contains("restart kasane"), "{err}");
+
+    let err = store
+        .append(
+            TENANT,
+            "resident-b",
+            ExpectedVersion::NoStream,
+            vec![event("E", json!({"n": 2}))],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
+    let err = store.durable_barrier().await.unwrap_err();
+    assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
+    // What was committed but never confirmed stays invisible in this process.
+    assert!(store.read_all(0, 10).await.unwrap().is_empty());
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    store.close().await;
+
+    // Its outcome was unknown: here the disk kept it, and a restart finds it, intact.
+    let store = t.open().await;
+    let kept = store.read_all(0, 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].stream, "resident-a");
+    assert!(store.verify(&|_| {}).await.unwrap().is_ok());
+}
