@@ -23,6 +23,22 @@ fn gated() -> (SyncFn, mpsc::Sender<()>) {
     (sync, go)
 }
 
+/// Appends `{"n": n}` as the first event of a new stream.
+async fn append_new(
+    store: &SqliteStore,
+    stream: &str,
+    n: u64,
+) -> Result<kasane_store::AppendResult, kasane_store::StoreError> {
+    store
+        .append(
+            TENANT,
+            stream,
+            ExpectedVersion::NoStream,
+            vec![event("E", json!({ "n": n }))],
+        )
+        .await
+}
+
 /// Events in the file, as another connection sees them (committed, durable or not).
 fn committed_rows(t: &TestDir) -> i64 {
     let conn = rusqlite::Connection::open(t.path()).unwrap();
@@ -48,16 +64,7 @@ async fn an_append_is_answered_and_readable_only_after_its_flush() {
 
     let appending = {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .append(
-                    TENANT,
-                    "resident-a",
-                    ExpectedVersion::NoStream,
-                    vec![event("E", json!({"n": 1}))],
-                )
-                .await
-        })
+        tokio::spawn(async move { append_new(&store, "resident-a", 1).await })
     };
     tokio::task::block_in_place(|| wait_until_committed(&t, 1));
 
@@ -115,28 +122,12 @@ async fn a_failed_flush_fails_its_appends_and_every_later_one() {
     })));
     let store = SqliteStore::open(config).await.unwrap();
 
-    let err = store
-        .append(
-            TENANT,
-            "resident-a",
-            ExpectedVersion::NoStream,
-            vec![event("E", json!({"n": 1}))],
-        )
-        .await
-        .unwrap_err();
+    let err = append_new(&store, "resident-a", 1).await.unwrap_err();
     assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
     assert!(err.to_string().contains("simulated disk error"), "{err}");
     assert!(err.to_string().contains("restart kasane"), "{err}");
 
-    let err = store
-        .append(
-            TENANT,
-            "resident-b",
-            ExpectedVersion::NoStream,
-            vec![event("E", json!({"n": 2}))],
-        )
-        .await
-        .unwrap_err();
+    let err = append_new(&store, "resident-b", 2).await.unwrap_err();
     assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
     let err = store.durable_barrier().await.unwrap_err();
     assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");

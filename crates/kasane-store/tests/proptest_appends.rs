@@ -44,24 +44,11 @@ async fn streams_read_back(
             .push(e.event_id);
     }
     for (stream, ids) in &by_stream {
-        let mut forward = Vec::new();
-        loop {
-            let got = store
-                .read_stream(
-                    TENANT,
-                    stream,
-                    forward.len() as u64 + 1,
-                    ReadDirection::Forward,
-                    page,
-                )
-                .await
-                .unwrap();
-            let n = got.len();
-            forward.extend(got.into_iter().map(|e| e.event_id));
-            if n < page {
-                break;
-            }
-        }
+        let forward: Vec<_> = read_forward_in_pages(store, stream, page)
+            .await
+            .iter()
+            .map(|e| e.event_id)
+            .collect();
         prop_assert_eq!(&forward, ids, "forward read of {}", stream);
         let mut backward: Vec<_> = store
             .read_stream(

@@ -28,24 +28,11 @@ async fn append_round_robin(store: &SqliteStore, n: usize, offset: usize) {
 
 /// The `i` values of a stream, read forward in pages of 4 and backward in one read.
 async fn read_both_ways(store: &SqliteStore, stream: &str) -> (Vec<i64>, Vec<i64>) {
-    let mut forward = Vec::new();
-    loop {
-        let page = store
-            .read_stream(
-                TENANT,
-                stream,
-                forward.len() as u64 + 1,
-                ReadDirection::Forward,
-                4,
-            )
-            .await
-            .unwrap();
-        let n = page.len();
-        forward.extend(page.iter().map(|e| e.payload["i"].as_i64().unwrap()));
-        if n < 4 {
-            break;
-        }
-    }
+    let forward = read_forward_in_pages(store, stream, 4)
+        .await
+        .iter()
+        .map(|e| e.payload["i"].as_i64().unwrap())
+        .collect();
     let mut backward: Vec<i64> = store
         .read_stream(TENANT, stream, u64::MAX, ReadDirection::Backward, 100)
         .await

@@ -82,3 +82,30 @@ pub fn all_file_bytes(db: &Path) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A whole stream read forward in pages of `page` (stops at the first short page).
+pub async fn read_forward_in_pages(
+    store: &SqliteStore,
+    stream: &str,
+    page: usize,
+) -> Vec<kasane_store::RecordedEvent> {
+    use kasane_store::{EventStore, ReadDirection};
+    let mut events = Vec::new();
+    loop {
+        let got = store
+            .read_stream(
+                TENANT,
+                stream,
+                events.len() as u64 + 1,
+                ReadDirection::Forward,
+                page,
+            )
+            .await
+            .unwrap();
+        let n = got.len();
+        events.extend(got);
+        if n < page {
+            return events;
+        }
+    }
+}
