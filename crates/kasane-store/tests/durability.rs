@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,8 @@ async fn an_append_is_answered_and_readable_only_after_its_flush() {
     let (sync, go) = gated();
     let mut config = t.config();
     config.sync = Some(sync);
+    // Opening flushes once (a crash may have left unflushed commits).
+    go.send(()).unwrap();
     let store = SqliteStore::open(config).await.unwrap();
 
     let appending = {
@@ -117,8 +120,14 @@ async fn an_append_is_answered_and_readable_only_after_its_flush() {
 async fn a_failed_flush_fails_its_appends_and_every_later_one() {
     let t = TestDir::new();
     let mut config = t.config();
-    config.sync = Some(SyncFn(Arc::new(|| {
-        Err(std::io::Error::other("simulated disk error"))
+    // The flush made when the store opens succeeds; every later one fails.
+    let calls = AtomicUsize::new(0);
+    config.sync = Some(SyncFn(Arc::new(move || {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("simulated disk error"))
+        }
     })));
     let store = SqliteStore::open(config).await.unwrap();
 
@@ -142,4 +151,27 @@ async fn a_failed_flush_fails_its_appends_and_every_later_one() {
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].stream, "resident-a");
     assert!(store.verify(&|_| {}).await.unwrap().is_ok());
+}
+
+/// The WAL that gets flushed is the one SQLite writes, also when the store is opened through a
+/// symbolic link (SQLite puts the WAL next to the file the link points to).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_opened_through_a_symlink_flushes_its_real_wal() {
+    let t = TestDir::new();
+    let real = t.dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = t.dir.path().join("link.db");
+    std::os::unix::fs::symlink(real.join("kasane.db"), &link).unwrap();
+    let mut beside_link = link.as_os_str().to_owned();
+    beside_link.push("-wal");
+
+    let config = kasane_store::SqliteConfig::new(&link, t.key.clone());
+    let store = SqliteStore::open(config.clone()).await.unwrap();
+    append_new(&store, "resident-a", 1).await.unwrap();
+    assert!(real.join("kasane.db-wal").exists());
+    assert!(!std::path::Path::new(&beside_link).exists());
+    store.close().await;
+    let store = SqliteStore::open(config).await.unwrap();
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
 }

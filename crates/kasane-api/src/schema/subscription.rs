@@ -265,6 +265,10 @@ impl Subscription {
                     Ok(c) => c,
                     Err(e) => return Some((Err(e), feed)),
                 };
+                // No access record holds this push back: wait until what it counted is durable.
+                if let Err(e) = feed.state.service.store().durable_barrier().await {
+                    return Some((Err(e.into()), feed));
+                }
                 if feed.last != Some(count) {
                     feed.last = Some(count);
                     return Some((Ok(count), feed));

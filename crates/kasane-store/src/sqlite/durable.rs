@@ -64,8 +64,11 @@ impl Durable {
     pub(crate) async fn wait_for_committed(&self) -> Result<(), StoreError> {
         let target = self.committed.load(Ordering::Acquire);
         let mut rx = self.durable.clone();
+        // A group that failed to commit lowers `committed` again: re-read it at each wake-up.
         let waited = rx
-            .wait_for(|durable| *durable >= target || self.has_failed())
+            .wait_for(|durable| {
+                *durable >= target.min(self.committed.load(Ordering::Acquire)) || self.has_failed()
+            })
             .await
             .map(|_| ())
             .map_err(|_| StoreError::Closed);
@@ -81,6 +84,11 @@ impl Durable {
 
     pub(crate) fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
+    }
+
+    /// Refuses every later append and barrier (a flush failed, or the stage is gone).
+    pub(crate) fn mark_failed(&self) {
+        self.failed.store(true, Ordering::Release);
     }
 }
 

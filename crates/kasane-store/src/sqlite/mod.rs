@@ -213,8 +213,15 @@ impl SqliteStore {
             Durability::Full => {
                 let sync = match config.sync.clone() {
                     Some(sync) => sync,
-                    None => durable::wal_sync(&config.path)?,
+                    // SQLite's own name for the file: a symlinked path puts the WAL next to
+                    // the file it points to, not next to the link.
+                    None => durable::wal_sync(
+                        opened.conn.path().map(Path::new).unwrap_or(&config.path),
+                    )?,
                 };
+                // A crash may have left commits that were never flushed: flush them before
+                // the head they reach is served as durable.
+                (sync.0)().map_err(StoreError::Io)?;
                 let stage = SyncStage {
                     sync,
                     head_tx,

@@ -443,6 +443,9 @@ impl Writer {
         let outcomes = match outcomes.and_then(|o| {
             run_inline(&self.conn, st, mark.head)?;
             indexed = fill_stream_index(&self.conn, st)?;
+            // Before COMMIT: read models show the group as soon as it commits, and a barrier
+            // taken from then on must wait for its flush.
+            st.durable.note_committed(st.head);
             self.conn.execute_batch("COMMIT")?;
             Ok(o)
         }) {
@@ -456,7 +459,6 @@ impl Writer {
                     }
                 }
                 st.stats.record(batch.len() as u64, st.head - mark.head);
-                st.durable.note_committed(st.head);
                 if st.head != mark.head {
                     if let Some(tx) = &st.head_tx {
                         tx.send_replace(st.head);
@@ -470,6 +472,7 @@ impl Writer {
                 tracing::error!(error = %e, "group commit failed; nothing of it was stored");
                 rollback(&self.conn);
                 st.reset_to(mark);
+                st.durable.note_committed(mark.head);
                 let msg = e.to_string();
                 (0..batch.len())
                     .map(|_| Err(StoreError::WriteFailed(msg.clone())))
@@ -491,6 +494,7 @@ impl Writer {
                 Ok(()) => return,
                 Err(returned) => {
                     let detail = "the durability stage stopped";
+                    st.durable.mark_failed();
                     returned
                         .0
                         .answers
@@ -508,12 +512,20 @@ impl Writer {
     /// flushes the WAL so the old key bytes do not linger in it.
     fn destroy(&mut self, tenant: &str, subject: &str) -> Result<bool, StoreError> {
         let now_us = self.st.clock.now().timestamp_micros();
+        if self.st.durable.has_failed() {
+            return Err(sync_failed("an earlier flush failed"));
+        }
         let conn = &self.conn;
-        conn.pragma_update(None, "secure_delete", true)?;
         // This commit is answered here, not by the durability stage: let SQLite sync it.
         let staged = self.st.durable_tx.is_some();
         if staged {
             conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        if let Err(e) = conn.pragma_update(None, "secure_delete", true) {
+            if staged {
+                let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+            }
+            return Err(e.into());
         }
         let result = (|| -> Result<bool, StoreError> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
