@@ -360,3 +360,26 @@ async fn metrics(State(app): State<App>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refusals that hold data back because the store cannot vouch for it are 503 (retry
+    /// later), not 401: the caller did nothing wrong.
+    #[test]
+    fn store_refusals_are_service_unavailable() {
+        for code in [
+            codes::ACCESS_NOT_RECORDED,
+            "STORE_SYNC_FAILED",
+            "STORE_IO",
+            "STORE_CLOSED",
+        ] {
+            assert_eq!(status_of(code), StatusCode::SERVICE_UNAVAILABLE, "{code}");
+        }
+        assert_eq!(
+            status_of(codes::RATE_LIMITED),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+}
