@@ -56,15 +56,6 @@ CREATE TABLE events (
     hash           BLOB    NOT NULL
 ) STRICT;
 
--- Where each stream's events are. The writer fills it in sorted batches behind the head (an
--- index on events would take one random leaf write per appended event).
-CREATE TABLE stream_index (
-    stream_id INTEGER NOT NULL,
-    version   INTEGER NOT NULL,
-    position  INTEGER NOT NULL,
-    PRIMARY KEY (stream_id, version)
-) STRICT, WITHOUT ROWID;
-
 CREATE TABLE streams (
     tenant    TEXT    NOT NULL,
     stream    TEXT    NOT NULL,
@@ -81,6 +72,18 @@ CREATE TABLE data_keys (
     created_at   INTEGER NOT NULL,
     destroyed_at INTEGER,
     PRIMARY KEY (tenant, subject)
+) STRICT, WITHOUT ROWID;
+";
+
+/// Where each stream's events are (schema 2; also what the upgrade from 1 creates). The writer
+/// fills it in sorted batches behind the head: an index on `events` would take one random leaf
+/// write per appended event.
+const CREATE_STREAM_INDEX: &str = "
+CREATE TABLE stream_index (
+    stream_id INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, version)
 ) STRICT, WITHOUT ROWID;
 ";
 
@@ -263,6 +266,7 @@ fn create_if_new(
         return Ok(false);
     }
     conn.execute_batch(CREATE_SCHEMA)?;
+    conn.execute_batch(CREATE_STREAM_INDEX)?;
     let mut insert = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
     insert.execute(("master_key_check", &master_key.check_value()[..]))?;
     insert.execute((STREAM_INDEXED_TO, 0))?;
@@ -278,14 +282,9 @@ fn create_if_new(
 /// The old `UNIQUE (stream_id, version)` index on `events` stays (SQLite cannot drop a
 /// table constraint without copying the table); it is harmless but makes appends slower.
 fn upgrade_from_v1(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.execute_batch(CREATE_STREAM_INDEX)?;
     conn.execute_batch(
-        "CREATE TABLE stream_index (
-             stream_id INTEGER NOT NULL,
-             version   INTEGER NOT NULL,
-             position  INTEGER NOT NULL,
-             PRIMARY KEY (stream_id, version)
-         ) STRICT, WITHOUT ROWID;
-         INSERT INTO stream_index (stream_id, version, position)
+        "INSERT INTO stream_index (stream_id, version, position)
              SELECT stream_id, version, position FROM events ORDER BY stream_id, version;",
     )?;
     conn.execute(
