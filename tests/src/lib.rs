@@ -113,10 +113,16 @@ impl Server {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.split(" at http://").nth(1) {
-                    let _ = tx.send(format!("http://{}", rest.trim_end_matches("/graphql")));
-                }
+                // Kept before the address is handed over: a test reads the lines as soon as
+                // `start` returns.
+                let url = line
+                    .split(" at http://")
+                    .nth(1)
+                    .map(|rest| format!("http://{}", rest.trim_end_matches("/graphql")));
                 out_lines.lock().unwrap().push(line);
+                if let Some(url) = url {
+                    let _ = tx.send(url);
+                }
             }
         });
         let base = rx
