@@ -322,7 +322,7 @@ impl fmt::Display for AppendBenchReport {
         )?;
         writeln!(
             f,
-            "{:>8} {:>9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>14} {:>9} {:>9}",
+            "{:>8} {:>9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>14} {:>9} {:>9} {:>12}",
             "writers",
             "events",
             "seconds",
@@ -332,13 +332,14 @@ impl fmt::Display for AppendBenchReport {
             "vs baseline",
             "events/commit",
             "flushes",
-            "ms/flush"
+            "ms/flush",
+            "writer µs/ev"
         )?;
         for l in &self.levels {
             let c = &l.commits;
             writeln!(
                 f,
-                "{:>8} {:>9} {:>9.2} {:>12.0} {:>10.2} {:>10.2} {:>11.2}x {:>14.1} {:>9} {:>9.2}",
+                "{:>8} {:>9} {:>9.2} {:>12.0} {:>10.2} {:>10.2} {:>11.2}x {:>14.1} {:>9} {:>9.2} {:>12.1}",
                 l.writers,
                 l.events,
                 l.elapsed.as_secs_f64(),
@@ -349,6 +350,7 @@ impl fmt::Display for AppendBenchReport {
                 c.events as f64 / c.commits.max(1) as f64,
                 c.flushes,
                 c.flush_micros as f64 / c.flushes.max(1) as f64 / 1e3,
+                c.write_micros as f64 / c.events.max(1) as f64,
             )?;
         }
         write!(

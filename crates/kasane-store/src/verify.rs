@@ -145,14 +145,18 @@ impl ChainVerifier {
         Ok(())
     }
 
-    /// Checks one row of a backend's stream index (version and last hash) against the log.
-    pub fn check_index_row(
+    /// Checks that a stream a backend lists (by name only) has events in the log.
+    pub fn check_listed(&mut self, tenant: &str, stream: &str) -> Result<(), VerifyProblem> {
+        self.listed(tenant, stream, 0).map(|_| ())
+    }
+
+    /// Marks a listed stream as seen; its tail in the log, or the problem if it has none.
+    fn listed(
         &mut self,
         tenant: &str,
         stream: &str,
         version: u64,
-        last_hash: &[u8; 32],
-    ) -> Result<(), VerifyProblem> {
+    ) -> Result<&StreamTail, VerifyProblem> {
         let Some(tail) = self.streams.get_mut(tenant).and_then(|m| m.get_mut(stream)) else {
             return Err(VerifyProblem {
                 global_position: 0,
@@ -164,6 +168,19 @@ impl ChainVerifier {
             });
         };
         tail.matched_index_row = true;
+        Ok(tail)
+    }
+
+    /// Checks one row of a backend's stream index that keeps heads (version and last hash)
+    /// against the log.
+    pub fn check_index_row(
+        &mut self,
+        tenant: &str,
+        stream: &str,
+        version: u64,
+        last_hash: &[u8; 32],
+    ) -> Result<(), VerifyProblem> {
+        let tail = self.listed(tenant, stream, version)?;
         if tail.version != version || &tail.hash != last_hash {
             return Err(VerifyProblem {
                 global_position: tail.position,

@@ -157,6 +157,54 @@ async fn verify_reports_a_stream_index_that_disagrees_with_the_log() {
     }
 }
 
+/// What schemas 1 and 2 kept in `streams`: each stream's head, rewritten by every append.
+const HEAD_COLUMNS: &str = "ALTER TABLE streams ADD COLUMN version INTEGER NOT NULL DEFAULT 0; \
+     ALTER TABLE streams ADD COLUMN last_hash BLOB NOT NULL DEFAULT x'00';";
+
+/// The columns of `streams` in the store at `path`.
+fn stream_columns(path: &std::path::Path) -> Vec<String> {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .prepare("SELECT name FROM pragma_table_info('streams')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_schema_2_store_is_upgraded_when_opened_and_its_heads_come_from_the_log() {
+    let t = TestDir::new();
+    let open = || {
+        let mut config = t.config();
+        config.stream_index_every = 4;
+        SqliteStore::open(config)
+    };
+    let store = open().await.unwrap();
+    append_round_robin(&store, 10, 0).await;
+    store.close().await;
+    rusqlite::Connection::open(t.path())
+        .unwrap()
+        .execute_batch(&format!("{HEAD_COLUMNS} PRAGMA user_version = 2;"))
+        .unwrap();
+    assert!(stream_columns(&t.path()).contains(&"version".to_owned()));
+
+    // The stale heads in the old columns are never read: appends chain on each stream's
+    // last event (resident-b's is indexed, the others' are in the tail), and the columns
+    // are gone.
+    let store = open().await.unwrap();
+    assert_eq!(indexed_rows(&t), (8, 8));
+    assert_eq!(stream_columns(&t.path()), ["tenant", "stream", "stream_id"]);
+    append_round_robin(&store, 2, 10).await;
+    for (no, stream) in STREAMS.iter().enumerate() {
+        let (forward, _) = read_both_ways(&store, stream).await;
+        assert_eq!(forward, expected_of(no, 12), "{stream}");
+        assert_eq!(store.stream_version(TENANT, stream).await.unwrap(), Some(4));
+    }
+    assert!(store.verify(&|_| {}).await.unwrap().is_ok());
+}
+
 #[tokio::test]
 async fn a_schema_1_store_is_upgraded_when_opened() {
     let t = TestDir::new();
@@ -164,17 +212,20 @@ async fn a_schema_1_store_is_upgraded_when_opened() {
     append_round_robin(&store, 10, 0).await;
     store.close().await;
     {
-        // What a store written by schema 1 looks like: no stream index and no mark.
+        // What a store written by schema 1 looks like: no stream index and no mark, and
+        // stream heads kept in `streams`.
         let conn = rusqlite::Connection::open(t.path()).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "DROP TABLE stream_index; \
              DELETE FROM meta WHERE key = 'stream_indexed_to'; \
-             PRAGMA user_version = 1;",
-        )
+             {HEAD_COLUMNS} \
+             PRAGMA user_version = 1;"
+        ))
         .unwrap();
     }
     let store = t.open().await;
     assert_eq!(indexed_rows(&t), (10, 10));
+    assert_eq!(stream_columns(&t.path()), ["tenant", "stream", "stream_id"]);
     let version: u32 = rusqlite::Connection::open(t.path())
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))

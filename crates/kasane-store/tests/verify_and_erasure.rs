@@ -87,11 +87,8 @@ async fn a_rewritten_chain_or_a_stale_index_is_reported() {
     let store = populated(&t).await;
     {
         let conn = rusqlite::Connection::open(t.path()).unwrap();
-        conn.execute(
-            "UPDATE streams SET version = 3 WHERE stream = 'resident-b'",
-            [],
-        )
-        .unwrap();
+        conn.execute("DELETE FROM streams WHERE stream = 'resident-b'", [])
+            .unwrap();
     }
     let problem = store.verify(&|_| {}).await.unwrap().first_problem.unwrap();
     assert_eq!(problem.stream, "resident-b");

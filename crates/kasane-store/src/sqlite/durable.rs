@@ -155,9 +155,9 @@ impl SyncStage {
                     }
                     // Wake the barrier's waiters (same head) so they see the failure.
                     self.head_tx.send_replace(durable);
-                    for (_, outcome) in &mut answers {
-                        if outcome.is_ok() {
-                            *outcome = Err(sync_failed(&detail));
+                    for (_, answer) in &mut answers {
+                        if answer.outcome.is_ok() {
+                            answer.outcome = Err(sync_failed(&detail));
                         }
                     }
                 }
@@ -175,8 +175,8 @@ impl SyncStage {
             },
             None => answers,
         };
-        for (reply, outcome) in answers {
-            let _ = reply.send(outcome);
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
         }
     }
 }

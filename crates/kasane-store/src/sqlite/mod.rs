@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use inline::{InlineHook, InlineProjector};
@@ -166,8 +166,8 @@ impl SqliteStore {
         let (replies_tx, mut replies_rx) = mpsc::unbounded_channel::<ReplyBatch>();
         tokio::spawn(async move {
             while let Some(batch) = replies_rx.recv().await {
-                for (reply, outcome) in batch {
-                    let _ = reply.send(outcome);
+                for (reply, answer) in batch {
+                    let _ = reply.send(answer);
                 }
             }
         });
@@ -322,7 +322,8 @@ impl EventStore for SqliteStore {
         request.pre_seal(&self.inner.keys);
         let (reply, answer) = oneshot::channel();
         self.send(WriterMsg::Append { request, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        // The spent request is dropped here, on this task's thread, not the writer's.
+        answer.await.map_err(|_| StoreError::Closed)?.outcome
     }
 
     async fn read_stream(
@@ -369,13 +370,20 @@ impl EventStore for SqliteStore {
         let (tenant, stream) = (tenant.to_owned(), stream.to_owned());
         self.inner
             .read
-            .run(move |_, conn| {
+            .run(move |rs, conn| {
+                // The stream's last event: in the index, or in the tail after its mark.
                 let v: Option<i64> = conn
                     .prepare_cached(
-                        "SELECT version FROM streams WHERE tenant = ?1 AND stream = ?2",
+                        "WITH s AS (SELECT stream_id FROM streams WHERE tenant = ?1 AND stream = ?2) \
+                         SELECT max(v) FROM ( \
+                           SELECT max(i.version) AS v FROM stream_index i, s \
+                            WHERE i.stream_id = s.stream_id AND i.position <= ?3 \
+                           UNION ALL \
+                           SELECT max(e.version) FROM events e, s \
+                            WHERE e.stream_id = s.stream_id AND e.position <= ?3 AND e.position > \
+                              (SELECT value FROM meta WHERE key = 'stream_indexed_to'))",
                     )?
-                    .query_row(params![tenant, stream], |r| r.get(0))
-                    .optional()?;
+                    .query_row(params![tenant, stream, rs.visible_head()], |r| r.get(0))?;
                 Ok(v.map(|v| v as u64))
             })
             .await

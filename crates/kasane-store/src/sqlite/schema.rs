@@ -17,9 +17,11 @@ pub const APPLICATION_ID: i32 = 0x4B41_5341;
 
 /// `PRAGMA user_version` this build writes and the highest it can read.
 ///
-/// Version 2 finds a stream's events through `stream_index`, filled in bulk behind the head;
-/// version 1 stores are upgraded when the writer opens them (see [`upgrade_from_v1`]).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 2 finds a stream's events through `stream_index`, filled in bulk behind the head.
+/// Version 3 keeps no stream heads in `streams` (one row per stream, written once): a head is
+/// the stream's last event, found through the index and the unindexed tail. Older stores are
+/// upgraded when the writer opens them ([`upgrade_from_v1`], [`upgrade_from_v2`]).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `meta` key of the last position whose event is in `stream_index` (every event after it is
 /// in the unindexed tail, found by scanning the log by position).
@@ -60,8 +62,6 @@ CREATE TABLE streams (
     tenant    TEXT    NOT NULL,
     stream    TEXT    NOT NULL,
     stream_id INTEGER NOT NULL UNIQUE,
-    version   INTEGER NOT NULL,
-    last_hash BLOB    NOT NULL,
     PRIMARY KEY (tenant, stream)
 ) STRICT, WITHOUT ROWID;
 
@@ -263,6 +263,9 @@ fn create_if_new(
         if version == 1 {
             upgrade_from_v1(conn, path)?;
         }
+        if version <= 2 {
+            upgrade_from_v2(conn, path)?;
+        }
         return Ok(false);
     }
     conn.execute_batch(CREATE_SCHEMA)?;
@@ -291,8 +294,25 @@ fn upgrade_from_v1(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         "INSERT INTO meta (key, value) VALUES (?1, (SELECT coalesce(max(position), 0) FROM events))",
         [STREAM_INDEXED_TO],
     )?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    conn.pragma_update(None, "user_version", 2)?;
     tracing::info!(path = %path.display(), "upgraded the store from schema version 1 to 2");
+    Ok(())
+}
+
+/// Schema 2 → 3: `streams` loses the head columns (`version`, `last_hash`), which every
+/// append used to rewrite. The table is small (a row per stream), so SQLite's copy is quick.
+fn upgrade_from_v2(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('streams')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for column in ["version", "last_hash"] {
+        if columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE streams DROP COLUMN {column}"))?;
+        }
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tracing::info!(path = %path.display(), "upgraded the store from schema version 2 to 3");
     Ok(())
 }
 

@@ -81,6 +81,16 @@ impl UnindexedTail {
         self.entries.push(entry);
     }
 
+    /// The stream's newest unindexed event, if it has one (a scan from the newest entry back:
+    /// only stream-head cache misses ask).
+    pub(crate) fn last_of(&self, stream_id: i64) -> Option<IndexEntry> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.stream_id == stream_id)
+            .copied()
+    }
+
     /// How many events are unindexed.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
