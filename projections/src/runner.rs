@@ -213,7 +213,10 @@ impl ProjectionRunner {
         store: &dyn EventStore,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<u64, ProjectionError> {
-        let head = store.head_position().await?;
+        // Up to the committed head, not the durable one: these tables commit into the same
+        // log, and a projection that trailed by a flush could never rejoin the inline path
+        // under steady load.
+        let head = store.committed_head().await?;
         let from = self.min_checkpoint()?;
         if from >= head {
             on_progress(head, head);
@@ -251,7 +254,7 @@ impl ProjectionRunner {
         let reader = async move {
             let mut after = from;
             while after < head {
-                let batch = store.read_all(after, CATCH_UP_BATCH).await?;
+                let batch = store.read_all_committed(after, CATCH_UP_BATCH).await?;
                 let Some(last) = batch.last().map(|e| e.global_position) else {
                     break;
                 };

@@ -78,6 +78,25 @@ pub trait EventStore: Send + Sync {
     /// The last committed global position (0 when the store is empty).
     async fn head_position(&self) -> Result<u64, StoreError>;
 
+    /// The last committed position, durable or not: how far [`EventStore::read_all_committed`]
+    /// reaches. Backends whose commits are visible only once durable return the head.
+    async fn committed_head(&self) -> Result<u64, StoreError> {
+        self.head_position().await
+    }
+
+    /// Like [`EventStore::read_all`], but up to the committed head, whose last events may not
+    /// be durable yet. Only for read models that commit into the same transactional log as the
+    /// events (the projections of the embedded store): a crash that loses those events loses
+    /// what was built from them too, and a model that follows only the durable head trails
+    /// the writer by a flush and can never rejoin its transactions under steady load.
+    async fn read_all_committed(
+        &self,
+        after_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_all(after_position, max).await
+    }
+
     /// Returns once every commit made so far is durable. Reads of the log never return an
     /// event before it is durable, but read models that commit with the events (the inline
     /// projections of the SQLite store) can show one up to a flush early: a caller about to

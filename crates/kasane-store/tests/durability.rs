@@ -77,6 +77,9 @@ async fn an_append_is_answered_and_readable_only_after_its_flush() {
     assert_eq!(store.head_position().await.unwrap(), 0);
     assert!(store.read_all(0, 10).await.unwrap().is_empty());
     assert!(store.read_all_stored(0, 10).await.unwrap().is_empty());
+    // Only read models kept in the same log may go that far.
+    assert_eq!(store.committed_head().await.unwrap(), 1);
+    assert_eq!(store.read_all_committed(0, 10).await.unwrap().len(), 1);
     assert!(
         store
             .read_stream(TENANT, "resident-a", 1, ReadDirection::Forward, 10)

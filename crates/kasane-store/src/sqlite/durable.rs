@@ -78,6 +78,13 @@ impl Durable {
         waited
     }
 
+    /// The last position committed (or about to be: the writer notes it just before COMMIT,
+    /// and lowers it again if the COMMIT fails); SQLite's snapshot still decides what a read
+    /// sees, so a bound taken from here never shows an uncommitted event.
+    pub(crate) fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn note_committed(&self, head: u64) {
         self.committed.store(head, Ordering::Release);
     }

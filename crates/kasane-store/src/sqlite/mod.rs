@@ -394,7 +394,15 @@ impl EventStore for SqliteStore {
         after_position: u64,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        reader::read_all(&self.inner.read, after_position, max).await
+        reader::read_all(&self.inner.read, after_position, max, false).await
+    }
+
+    async fn read_all_committed(
+        &self,
+        after_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        reader::read_all(&self.inner.read, after_position, max, true).await
     }
 
     async fn read_all_stored(
@@ -426,6 +434,10 @@ impl EventStore for SqliteStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(*self.inner.head.borrow())
+    }
+
+    async fn committed_head(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.durable.committed())
     }
 
     async fn durable_barrier(&self) -> Result<(), StoreError> {

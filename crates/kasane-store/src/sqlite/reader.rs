@@ -81,6 +81,11 @@ impl ReadSide {
         clamp_i64(self.durable.head())
     }
 
+    /// The last committed position (see `EventStore::read_all_committed`).
+    pub(crate) fn committed_head(&self) -> u64 {
+        self.durable.committed()
+    }
+
     /// Refuses further reads and closes idle connections.
     pub(crate) fn close(&self) {
         self.permits.close();
@@ -433,7 +438,7 @@ impl SubscriptionSource for ReadSideSource {
         after_position: u64,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        read_all(&self.0, after_position, max).await
+        read_all(&self.0, after_position, max, false).await
     }
 }
 
@@ -441,10 +446,13 @@ impl SubscriptionSource for ReadSideSource {
 pub(crate) struct ReadSideSource(pub(crate) Arc<ReadSide>);
 
 /// Events after a position, opened; shared by `read_all` and subscriptions.
+/// Events after `after_position` in log order, up to the durable head, or with `committed` up
+/// to the committed one.
 pub(crate) async fn read_all(
     read: &Arc<ReadSide>,
     after_position: u64,
     max: usize,
+    committed: bool,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     if max == 0 {
         return Ok(Vec::new());
@@ -452,12 +460,11 @@ pub(crate) async fn read_all(
     let after = clamp_i64(after_position);
     let limit = clamp_i64(max as u64);
     read.run(move |rs, conn| {
-        rs.query_recorded(
-            conn,
-            &READ_ALL,
-            params![after, rs.visible_head(), limit],
-            max,
-        )
+        let head = match committed {
+            true => clamp_i64(rs.committed_head()),
+            false => rs.visible_head(),
+        };
+        rs.query_recorded(conn, &READ_ALL, params![after, head, limit], max)
     })
     .await
 }
