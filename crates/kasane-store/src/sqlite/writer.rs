@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -471,6 +473,7 @@ impl Writer {
                     tracing::warn!(error = %e, "a group write failed; redoing it request by request");
                 }
                 rollback(&self.conn);
+                restore_payloads(st, mark, &mut batch);
                 st.reset_to(mark);
                 apply_group(&self.conn, st, &mut batch, now_us, true)
             }
@@ -658,6 +661,26 @@ fn fill_stream_index(conn: &Connection, st: &mut State) -> Result<bool, StoreErr
     Ok(written)
 }
 
+/// Gives the payloads that a rolled-back pass moved into `st.recorded` (for the inline hook)
+/// back to their events, which are about to be applied again.
+fn restore_payloads(st: &mut State, mark: Mark, batch: &mut [(PreparedAppend, AppendReply)]) {
+    if st.recorded.len() <= mark.recorded {
+        return;
+    }
+    let mut taken: HashMap<Uuid, serde_json::Value> = st
+        .recorded
+        .drain(mark.recorded..)
+        .map(|e| (e.event_id, e.payload))
+        .collect();
+    for ev in batch.iter_mut().flat_map(|(r, _)| r.events.iter_mut()) {
+        if ev.payload.is_null()
+            && let Some(payload) = taken.remove(&ev.event_id)
+        {
+            ev.payload = payload;
+        }
+    }
+}
+
 fn is_constraint(e: &StoreError) -> bool {
     matches!(e, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation))
 }
@@ -836,7 +859,9 @@ fn apply(
                 correlation_id: ev.correlation_id,
                 causation_id: ev.causation_id,
                 data_subject: ev.data_subject.clone(),
-                payload: ev.payload.clone(),
+                // Moved, not cloned (a deep copy per event); a pass that is rolled back gives
+                // the payloads back before the careful one (`restore_payloads`).
+                payload: std::mem::take(&mut ev.payload),
                 prev_hash,
                 hash,
             });
@@ -1046,6 +1071,57 @@ mod tests {
         let mut e = ProposedEvent::new("E", json!({"v": {"$personal": subject}}));
         e.data_subject = Some(subject.into());
         e
+    }
+
+    /// Records the payload of every event the inline hook is given.
+    struct Seen(std::sync::Mutex<Vec<(u64, serde_json::Value)>>);
+
+    impl crate::sqlite::InlineProjector for Seen {
+        fn apply(&self, _: &Connection, _: u64, events: &[RecordedEvent]) -> Result<(), String> {
+            let mut seen = self.0.lock().unwrap();
+            seen.extend(
+                events
+                    .iter()
+                    .map(|e| (e.global_position, e.payload.clone())),
+            );
+            Ok(())
+        }
+    }
+
+    /// The writer moves payloads into the inline hook's events instead of copying them; a
+    /// first pass that is rolled back (a reused id) must give them back, so the careful pass
+    /// hands the hook the payloads as proposed.
+    #[test]
+    fn the_inline_hook_gets_every_payload_even_after_a_redone_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _head) = writer(&dir);
+        let seen = Arc::new(Seen(Default::default()));
+        w.st.inline = Some(InlineHook(seen.clone()));
+        let (a, ra) = request("s", ExpectedVersion::NoStream, vec![personal("p1")]);
+        let mut clash = personal("p2");
+        clash.event_id = a.0.events[0].event_id;
+        let (b, rb) = request("t", ExpectedVersion::Any, vec![personal("p3"), clash]);
+        let (c, rc) = request("u", ExpectedVersion::Any, vec![personal("p4")]);
+        w.write_batch(vec![a, b, c]);
+
+        assert_eq!(
+            ra.blocking_recv().unwrap().outcome.unwrap().last_position,
+            1
+        );
+        let err = rb.blocking_recv().unwrap().outcome.unwrap_err();
+        assert_eq!(err.code(), "DUPLICATE_EVENT_ID");
+        assert_eq!(
+            rc.blocking_recv().unwrap().outcome.unwrap().last_position,
+            2
+        );
+        let seen = seen.0.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                (1, json!({"v": {"$personal": "p1"}})),
+                (2, json!({"v": {"$personal": "p4"}}))
+            ]
+        );
     }
 
     /// One group, four requests: the second and fourth fail and are rolled back alone.
