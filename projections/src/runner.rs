@@ -201,7 +201,7 @@ impl ProjectionRunner {
 
     /// Applies everything in the log that some projection has not applied yet, up to the head
     /// at the time of the call; `on_progress(applied_up_to, head)` after each transaction.
-    /// Returns the position reached.
+    /// Returns the last position applied.
     ///
     /// Two stages run at once: reading and decoding the log (on the store's reader and a
     /// blocking thread), and applying (on the runner's connection), with a bounded queue of
@@ -233,23 +233,25 @@ impl ProjectionRunner {
         drop(checkpoints);
         if bulk {
             let restored = self.end_bulk();
-            result?;
+            let reached = result?;
             restored?;
+            Ok(reached)
         } else {
-            result?;
+            result
         }
-        Ok(head)
     }
 
     /// Reads and decodes batches after `from` (up to `head`) into a queue while the batches
-    /// already read are applied, one transaction per [`EVENTS_PER_TRANSACTION`].
+    /// already read are applied, one transaction per [`EVENTS_PER_TRANSACTION`]; returns the
+    /// last position applied (short of `head` when the log ended sooner: a group about to
+    /// commit counts in the committed head before readers see it).
     async fn pipeline(
         &self,
         store: &dyn EventStore,
         from: u64,
         head: u64,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<u64, ProjectionError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Decoded>(READ_AHEAD_BATCHES);
         let reader = async move {
             let mut after = from;
@@ -274,6 +276,7 @@ impl ProjectionRunner {
         };
         let applier = async move {
             let mut pending = Decoded::default();
+            let mut applied = from;
             loop {
                 let next = rx.recv().await;
                 let done = next.is_none();
@@ -293,16 +296,18 @@ impl ProjectionRunner {
                     .map_err(|e| ProjectionError::Corrupt(format!("catch-up task failed: {e}")))?;
                     // Freeing a batch's payloads takes a while: not on the applying thread.
                     tokio::task::spawn_blocking(move || drop(batch));
-                    on_progress(reached?, head);
+                    applied = reached?;
+                    on_progress(applied, head);
                 }
                 if done {
-                    return Ok::<(), ProjectionError>(());
+                    return Ok::<u64, ProjectionError>(applied);
                 }
             }
         };
         let (read, applied) = tokio::join!(reader, applier);
-        applied?;
-        read
+        let applied = applied?;
+        read?;
+        Ok(applied)
     }
 
     fn apply_catch_up(&self, batch: &mut Decoded) -> Result<u64, ProjectionError> {

@@ -190,6 +190,20 @@ async fn a_schema_2_store_is_upgraded_when_opened_and_its_heads_come_from_the_lo
         .unwrap();
     assert!(stream_columns(&t.path()).contains(&"version".to_owned()));
 
+    // Opened with another master key: refused, and the file is left at schema 2.
+    let stranger = SqliteStore::open(kasane_store::SqliteConfig::new(
+        t.path(),
+        kasane_store::MasterKey::generate(),
+    ))
+    .await;
+    assert_eq!(stranger.err().unwrap().code(), "MASTER_KEY_MISMATCH");
+    let version: u32 = rusqlite::Connection::open(t.path())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert!(stream_columns(&t.path()).contains(&"version".to_owned()));
+
     // The stale heads in the old columns are never read: appends chain on each stream's
     // last event (resident-b's is indexed, the others' are in the tail), and the columns
     // are gone.

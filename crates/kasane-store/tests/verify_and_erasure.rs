@@ -106,9 +106,23 @@ async fn a_rewritten_chain_or_a_stale_index_is_reported() {
         conn.execute("DELETE FROM events WHERE position = 4", [])
             .unwrap();
     }
+    // Positions have no gaps: the next event already shows the loss.
     let problem = store.verify(&|_| {}).await.unwrap().first_problem.unwrap();
-    assert_eq!(problem.global_position, 6, "{problem:?}");
-    assert!(problem.reason.contains("contiguous"), "{}", problem.reason);
+    assert_eq!(problem.global_position, 5, "{problem:?}");
+    assert!(problem.reason.contains("missing"), "{}", problem.reason);
+
+    // A stream's last event gone (resident-a's, not the log's last): no later event of that
+    // stream and no stream index row names it; only the gap in positions does.
+    let t = TestDir::new();
+    let store = populated(&t).await;
+    {
+        let conn = rusqlite::Connection::open(t.path()).unwrap();
+        conn.execute("DELETE FROM events WHERE position = 7", [])
+            .unwrap();
+    }
+    let problem = store.verify(&|_| {}).await.unwrap().first_problem.unwrap();
+    assert_eq!(problem.global_position, 8, "{problem:?}");
+    assert!(problem.reason.contains("follows 6"), "{}", problem.reason);
 
     // An event moved to another stream's id would vanish from reads of its own stream.
     let t = TestDir::new();

@@ -376,8 +376,9 @@ impl EventStore for SqliteStore {
                     .prepare_cached(
                         "WITH s AS (SELECT stream_id FROM streams WHERE tenant = ?1 AND stream = ?2) \
                          SELECT max(v) FROM ( \
-                           SELECT max(i.version) AS v FROM stream_index i, s \
-                            WHERE i.stream_id = s.stream_id AND i.position <= ?3 \
+                           SELECT (SELECT i.version FROM stream_index i \
+                                    WHERE i.stream_id = s.stream_id AND i.position <= ?3 \
+                                    ORDER BY i.version DESC LIMIT 1) AS v FROM s \
                            UNION ALL \
                            SELECT max(e.version) FROM events e, s \
                             WHERE e.stream_id = s.stream_id AND e.position <= ?3 AND e.position > \

@@ -275,6 +275,25 @@ fn verify_snapshot(
             if let Err(problem) = verifier.check_event(&ev) {
                 return Ok(report(&verifier, Some(problem)));
             }
+            // SQLite-specific: the single writer hands out positions without gaps, so a gap
+            // is a lost event (the only way to notice a stream's last events going missing
+            // in the unindexed part of the log, where no index row names them).
+            let expected_position = verifier.events_checked();
+            if ev.global_position != expected_position {
+                let problem = VerifyProblem {
+                    global_position: ev.global_position,
+                    event_id: ev.event_id,
+                    tenant: ev.tenant,
+                    stream: ev.stream,
+                    stream_version: ev.stream_version,
+                    reason: format!(
+                        "global position {} follows {} (an event is missing before it)",
+                        ev.global_position,
+                        expected_position - 1
+                    ),
+                };
+                return Ok(report(&verifier, Some(problem)));
+            }
             let stream_id: i64 = row.get(19)?;
             let known_id = id_of
                 .get(&ev.tenant)

@@ -185,19 +185,11 @@ pub(crate) fn open_writer(path: &Path, master_key: &MasterKey) -> Result<OpenedW
     // Create the schema under the write lock; re-identify there, in case another process
     // created it meanwhile.
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let created = match create_if_new(&conn, path, master_key) {
-        Ok(created) => {
-            conn.execute_batch("COMMIT")?;
-            created
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-    };
-    if !created {
-        check_master_key(&conn, master_key)?;
+    if let Err(e) = create_if_new(&conn, path, master_key) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
     }
+    conn.execute_batch("COMMIT")?;
     let (head, last_recorded_us, next_stream_id): (i64, i64, i64) = conn.query_row(
         "SELECT (SELECT coalesce(max(position), 0) FROM events), \
                 (SELECT coalesce(max(recorded_at), -9223372036854775808) FROM events), \
@@ -259,6 +251,8 @@ fn create_if_new(
     master_key: &MasterKey,
 ) -> Result<bool, StoreError> {
     if !identify(conn, path)? {
+        // Before any upgrade: a file opened with the wrong key must be left as it was.
+        check_master_key(conn, master_key)?;
         let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version == 1 {
             upgrade_from_v1(conn, path)?;

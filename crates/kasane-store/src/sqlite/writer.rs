@@ -12,8 +12,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -115,8 +113,8 @@ struct State {
     created_in_batch: Vec<(String, String)>,
     /// Stream heads (tenant → stream → head) exactly as the writer's connection sees them,
     /// open transaction included: the writer is the only one that writes the file, so an
-    /// entry only changes when the writer upserts that stream's row. Emptied whenever
-    /// anything is rolled back (entries are then reloaded from the table on first use).
+    /// entry only changes when the writer appends to that stream. Emptied whenever anything
+    /// is rolled back (a head is then found again from the stream's last event on first use).
     streams: HashMap<String, HashMap<String, StreamHead>>,
     /// Number of entries in `streams`.
     cached_streams: usize,
@@ -141,6 +139,9 @@ struct State {
     inline: Option<InlineHook>,
     /// The open group's events, for `inline` (collected only when it is set).
     recorded: Vec<RecordedEvent>,
+    /// Where each of `recorded` came from: (request, event) in the group, so that a pass
+    /// rolled back can give the payloads it moved back to their events.
+    recorded_from: Vec<(usize, usize)>,
     /// Group-commit totals, shared with the store handles.
     stats: Arc<crate::stats::CommitStats>,
 }
@@ -219,6 +220,7 @@ impl State {
         self.forget_streams();
         self.next_stream_id = mark.next_stream_id;
         self.recorded.truncate(mark.recorded);
+        self.recorded_from.truncate(mark.recorded);
         self.unindexed.truncate(mark.unindexed);
         for (tenant, subject) in self.created_in_batch.split_off(mark.created) {
             self.forget_key(&tenant, &subject);
@@ -350,6 +352,7 @@ impl Writer {
                 events_since_checkpoint: 0,
                 inline: parts.inline,
                 recorded: Vec::new(),
+                recorded_from: Vec::new(),
                 stats: parts.stats,
             },
         }
@@ -626,6 +629,7 @@ impl Writer {
 /// failure is contained by a savepoint (the events commit, read models catch up later).
 fn run_inline(conn: &Connection, st: &mut State, head_before: u64) -> Result<(), StoreError> {
     let events = std::mem::take(&mut st.recorded);
+    st.recorded_from.clear();
     let Some(hook) = &st.inline else {
         return Ok(());
     };
@@ -664,20 +668,9 @@ fn fill_stream_index(conn: &Connection, st: &mut State) -> Result<bool, StoreErr
 /// Gives the payloads that a rolled-back pass moved into `st.recorded` (for the inline hook)
 /// back to their events, which are about to be applied again.
 fn restore_payloads(st: &mut State, mark: Mark, batch: &mut [(PreparedAppend, AppendReply)]) {
-    if st.recorded.len() <= mark.recorded {
-        return;
-    }
-    let mut taken: HashMap<Uuid, serde_json::Value> = st
-        .recorded
-        .drain(mark.recorded..)
-        .map(|e| (e.event_id, e.payload))
-        .collect();
-    for ev in batch.iter_mut().flat_map(|(r, _)| r.events.iter_mut()) {
-        if ev.payload.is_null()
-            && let Some(payload) = taken.remove(&ev.event_id)
-        {
-            ev.payload = payload;
-        }
+    let from = st.recorded_from.drain(mark.recorded..);
+    for ((req_no, ev_no), recorded) in from.zip(st.recorded.drain(mark.recorded..)) {
+        batch[req_no].0.events[ev_no].payload = recorded.payload;
     }
 }
 
@@ -705,14 +698,21 @@ fn apply_group(
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let mut stmts = Stmts::new(conn)?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (request, _) in batch.iter_mut() {
+    for (req_no, (request, _)) in batch.iter_mut().enumerate() {
         if !careful {
-            outcomes.push(apply(conn, st, &mut stmts, request, now_us, false)?);
+            outcomes.push(apply(
+                conn,
+                st,
+                &mut stmts,
+                (req_no, request),
+                now_us,
+                false,
+            )?);
             continue;
         }
         let mark = st.mark();
         conn.execute_batch("SAVEPOINT request")?;
-        match apply(conn, st, &mut stmts, request, now_us, true) {
+        match apply(conn, st, &mut stmts, (req_no, request), now_us, true) {
             Ok(outcome) => {
                 conn.execute_batch("RELEASE request")?;
                 outcomes.push(outcome);
@@ -734,7 +734,7 @@ fn apply(
     conn: &Connection,
     st: &mut State,
     stmts: &mut Stmts<'_>,
-    req: &mut PreparedAppend,
+    (req_no, req): (usize, &mut PreparedAppend),
     now_us: i64,
     check_ids: bool,
 ) -> Applied {
@@ -788,7 +788,7 @@ fn apply(
     let first_position = st.head + 1;
     let tenant = req.tenant.as_str();
     let stream = req.stream.as_str();
-    for (ev, key) in req.events.iter_mut().zip(keys) {
+    for (ev_no, (ev, key)) in req.events.iter_mut().zip(keys).enumerate() {
         version += 1;
         st.head += 1;
         let sealed = match (&ev.personal, &ev.data_subject) {
@@ -845,6 +845,7 @@ fn apply(
             hash,
         ])?;
         if st.inline.is_some() {
+            st.recorded_from.push((req_no, ev_no));
             st.recorded.push(RecordedEvent {
                 event_id: ev.event_id,
                 tenant: tenant.to_owned(),
