@@ -280,19 +280,12 @@ fn verify_snapshot(
             // in the unindexed part of the log, where no index row names them).
             let expected_position = verifier.events_checked();
             if ev.global_position != expected_position {
-                let problem = VerifyProblem {
-                    global_position: ev.global_position,
-                    event_id: ev.event_id,
-                    tenant: ev.tenant,
-                    stream: ev.stream,
-                    stream_version: ev.stream_version,
-                    reason: format!(
-                        "global position {} follows {} (an event is missing before it)",
-                        ev.global_position,
-                        expected_position - 1
-                    ),
-                };
-                return Ok(report(&verifier, Some(problem)));
+                let reason = format!(
+                    "global position {} follows {} (an event is missing before it)",
+                    ev.global_position,
+                    expected_position - 1
+                );
+                return Ok(report(&verifier, Some(problem_at(ev, reason))));
             }
             let stream_id: i64 = row.get(19)?;
             let known_id = id_of
@@ -313,17 +306,10 @@ fn verify_snapshot(
                 _ => false,
             };
             if !consistent {
-                let problem = VerifyProblem {
-                    global_position: ev.global_position,
-                    event_id: ev.event_id,
-                    tenant: ev.tenant,
-                    stream: ev.stream,
-                    stream_version: ev.stream_version,
-                    reason: format!(
-                        "the event's stream id {stream_id} does not match its stream's other events"
-                    ),
-                };
-                return Ok(report(&verifier, Some(problem)));
+                let reason = format!(
+                    "the event's stream id {stream_id} does not match its stream's other events"
+                );
+                return Ok(report(&verifier, Some(problem_at(ev, reason))));
             }
             if verifier.events_checked().is_multiple_of(PROGRESS_EVERY) {
                 let _ = progress.send(verifier.events_checked());
@@ -486,6 +472,18 @@ pub(crate) async fn read_all(
         rs.query_recorded(conn, &READ_ALL, params![after, head, limit], max)
     })
     .await
+}
+
+/// A problem found at a stored event.
+fn problem_at(ev: StoredEvent, reason: String) -> VerifyProblem {
+    VerifyProblem {
+        global_position: ev.global_position,
+        event_id: ev.event_id,
+        tenant: ev.tenant,
+        stream: ev.stream,
+        stream_version: ev.stream_version,
+        reason,
+    }
 }
 
 /// SQLite integers are signed; positions and versions never reach 2^63.
