@@ -450,9 +450,8 @@ impl SubscriptionSource for ReadSideSource {
 /// Adapter giving a subscription access to the read side.
 pub(crate) struct ReadSideSource(pub(crate) Arc<ReadSide>);
 
-/// Events after a position, opened; shared by `read_all` and subscriptions.
 /// Events after `after_position` in log order, up to the durable head, or with `committed` up
-/// to the committed one.
+/// to the committed one; shared by `read_all`, `read_all_committed` and subscriptions.
 pub(crate) async fn read_all(
     read: &Arc<ReadSide>,
     after_position: u64,

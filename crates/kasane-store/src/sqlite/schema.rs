@@ -245,11 +245,9 @@ fn identify(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
     Ok(false)
 }
 
-fn create_if_new(
-    conn: &Connection,
-    path: &Path,
-    master_key: &MasterKey,
-) -> Result<bool, StoreError> {
+/// Creates the schema in a new file; in an existing one checks the master key, then
+/// upgrades an older schema.
+fn create_if_new(conn: &Connection, path: &Path, master_key: &MasterKey) -> Result<(), StoreError> {
     if !identify(conn, path)? {
         // Before any upgrade: a file opened with the wrong key must be left as it was.
         check_master_key(conn, master_key)?;
@@ -260,7 +258,7 @@ fn create_if_new(
         if version <= 2 {
             upgrade_from_v2(conn, path)?;
         }
-        return Ok(false);
+        return Ok(());
     }
     conn.execute_batch(CREATE_SCHEMA)?;
     conn.execute_batch(CREATE_STREAM_INDEX)?;
@@ -272,7 +270,7 @@ fn create_if_new(
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tracing::info!(path = %path.display(), "created a new Kasane store");
-    Ok(true)
+    Ok(())
 }
 
 /// Schema 1 → 2: adds `stream_index` and fills it from the log (the whole log is indexed).

@@ -60,7 +60,7 @@ pub(crate) type AppendReply = oneshot::Sender<Answer>;
 /// caller's task frees it (freeing a group's payloads took 15% of the writer's time).
 pub(crate) struct Answer {
     pub outcome: Result<AppendResult, StoreError>,
-    pub spent: Option<PreparedAppend>,
+    pub spent: PreparedAppend,
 }
 
 /// A group's answers, handed to a task in the runtime that sends them (one wake-up for the
@@ -451,8 +451,13 @@ impl Writer {
                 .into_iter()
                 .map(|(request, reply)| {
                     let outcome = Err(sync_failed("an earlier flush failed"));
-                    let spent = Some(request);
-                    (reply, Answer { outcome, spent })
+                    (
+                        reply,
+                        Answer {
+                            outcome,
+                            spent: request,
+                        },
+                    )
                 })
                 .collect();
             st.answer(answers);
@@ -525,8 +530,13 @@ impl Writer {
             .into_iter()
             .zip(outcomes)
             .map(|((request, reply), outcome)| {
-                let spent = Some(request);
-                (reply, Answer { outcome, spent })
+                (
+                    reply,
+                    Answer {
+                        outcome,
+                        spent: request,
+                    },
+                )
             })
             .collect();
         // Answers (rejections and replays included: they describe what is committed) wait
