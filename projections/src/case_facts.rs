@@ -60,7 +60,7 @@ impl Projection for CaseFacts {
             Event::BreakGlassInvoked(e) => e.resident_id,
             _ => return Ok(()),
         };
-        let mut payload = env.payload.clone();
+        let mut payload = env.event.to_payload();
         strip_personal(&mut payload);
         conn.prepare_cached(
             "INSERT INTO case_facts (position, tenant, resident, recorded_at, occurred_at, \

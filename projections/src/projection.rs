@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use kasane_domain::Event;
-use kasane_store::{Actor, RecordedEvent};
+use kasane_store::{Actor, OpenedEvent, OpenedValues, RecordedEvent};
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -27,9 +27,6 @@ pub struct Envelope<'a> {
     pub correlation_id: Uuid,
     /// The decoded event.
     pub event: &'a Event,
-    /// The payload as stored, personal values still marked `{"$personal": v}` (or
-    /// `{"$erased": true}`), for projections that keep the payload itself.
-    pub payload: &'a serde_json::Value,
 }
 
 impl<'a> Envelope<'a> {
@@ -45,9 +42,40 @@ impl<'a> Envelope<'a> {
             actor: recorded.actor,
             correlation_id: recorded.correlation_id,
             event,
-            payload: &recorded.payload,
         }
     }
+
+    /// The envelope of an event read for a replay, whose payload was decoded into `event`.
+    pub fn opened(opened: &'a OpenedEvent, event: &'a Event) -> Self {
+        Envelope {
+            tenant: &opened.tenant,
+            stream: &opened.stream,
+            stream_version: opened.stream_version,
+            position: opened.global_position,
+            occurred_at: opened.occurred_at,
+            recorded_at: opened.recorded_at,
+            actor: opened.actor,
+            correlation_id: opened.correlation_id,
+            event,
+        }
+    }
+}
+
+/// The domain event of an event read for a replay, decoded straight from its stored text;
+/// takes its opened personal values (they move into the event).
+pub fn decode_opened(opened: &mut OpenedEvent) -> Result<Event, kasane_domain::DecodeError> {
+    use kasane_domain::personal::sealed::SealedValues;
+    let sealed = match std::mem::replace(&mut opened.personal, OpenedValues::None) {
+        OpenedValues::None => SealedValues::Absent,
+        OpenedValues::Opened(values) => SealedValues::Opened(values),
+        OpenedValues::Erased => SealedValues::Erased,
+    };
+    Event::decode_stored(
+        &opened.event_type,
+        opened.schema_version,
+        &opened.payload,
+        sealed,
+    )
 }
 
 /// Why a projection could not apply an event or answer a query.
@@ -137,6 +165,18 @@ pub trait Projection: Send + Sync + 'static {
     /// projection that has rows keep them.
     fn bulk_indexes(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// Readies the (empty) tables for a rebuild from position 0, which loads every row and
+    /// then calls [`Projection::create`]; `create` must bring the tables back to their query
+    /// layout, also after a crash in between. By default it drops the
+    /// [`Projection::bulk_indexes`]; a projection may also swap a table clustered by a key
+    /// that the log visits at random for one filled in log order, sorted at the end.
+    fn begin_bulk(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        for index in self.bulk_indexes() {
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{index}\""))?;
+        }
+        Ok(())
     }
 
     /// Folds one event into the tables; events it does not care about are ignored.

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use kasane_domain::Event;
-use kasane_store::{EventStore, InlineHook, InlineProjector, RecordedEvent};
+use kasane_store::{EventStore, InlineHook, InlineProjector, OpenedEvent, RecordedEvent};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::projection::decode_opened;
 use crate::{Envelope, Projection, ProjectionError};
 
 /// Events read from the log per catch-up batch.
@@ -33,14 +34,17 @@ const BACKGROUND_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::fr
 /// Events read from the log with their decoded domain events (`None`: not decoded yet).
 #[derive(Default)]
 struct Decoded {
-    events: Vec<RecordedEvent>,
+    events: Vec<OpenedEvent>,
     decoded: Vec<Option<Result<Event, String>>>,
 }
 
 impl Decoded {
     /// Decodes every event of `events` (on the reading stage's thread).
-    fn decode(events: Vec<RecordedEvent>) -> Self {
-        let decoded = events.iter().map(|e| Some(decode(e))).collect();
+    fn decode(mut events: Vec<OpenedEvent>) -> Self {
+        let decoded = events
+            .iter_mut()
+            .map(|e| Some(decode_opened(e).map_err(|e| e.to_string())))
+            .collect();
         Decoded { events, decoded }
     }
 
@@ -50,14 +54,40 @@ impl Decoded {
     }
 }
 
-/// The domain event of a recorded event, or why it cannot be decoded.
-fn decode(recorded: &RecordedEvent) -> Result<Event, String> {
-    Event::decode(
-        &recorded.event_type,
-        recorded.schema_version,
-        &recorded.payload,
-    )
-    .map_err(|e| e.to_string())
+/// What the runner needs of a logged event to feed it to projections.
+trait Feed {
+    /// Its global position.
+    fn position(&self) -> u64;
+    /// Its domain event, or why it cannot be decoded.
+    fn decode(&self) -> Result<Event, String>;
+    /// Its envelope around `event`, its decoding.
+    fn envelope<'a>(&'a self, event: &'a Event) -> Envelope<'a>;
+}
+
+impl Feed for RecordedEvent {
+    fn position(&self) -> u64 {
+        self.global_position
+    }
+    fn decode(&self) -> Result<Event, String> {
+        Event::decode(&self.event_type, self.schema_version, &self.payload)
+            .map_err(|e| e.to_string())
+    }
+    fn envelope<'a>(&'a self, event: &'a Event) -> Envelope<'a> {
+        Envelope::new(self, event)
+    }
+}
+
+impl Feed for OpenedEvent {
+    fn position(&self) -> u64 {
+        self.global_position
+    }
+    fn decode(&self) -> Result<Event, String> {
+        // Catch-up decodes every event up front (taking its values); this copy is a fallback.
+        decode_opened(&mut self.clone()).map_err(|e| e.to_string())
+    }
+    fn envelope<'a>(&'a self, event: &'a Event) -> Envelope<'a> {
+        Envelope::opened(self, event)
+    }
 }
 
 /// Where each projection stands.
@@ -206,8 +236,8 @@ impl ProjectionRunner {
     /// Two stages run at once: reading and decoding the log (on the store's reader and a
     /// blocking thread), and applying (on the runner's connection), with a bounded queue of
     /// decoded batches between them. A projection that starts from position 0 is bulk-loaded:
-    /// its [`Projection::bulk_indexes`] are dropped first and created again (sorted, in one
-    /// pass) at the end, whether or not the catch-up succeeded.
+    /// [`Projection::begin_bulk`] first, [`Projection::create`] at the end (building its
+    /// bulk indexes in one sorted pass), whether or not the catch-up succeeded.
     pub async fn catch_up(
         &self,
         store: &dyn EventStore,
@@ -256,12 +286,12 @@ impl ProjectionRunner {
         let reader = async move {
             let mut after = from;
             while after < head {
-                let batch = store.read_all_committed(after, CATCH_UP_BATCH).await?;
+                let batch = store.read_all_opened(after, CATCH_UP_BATCH).await?;
                 let Some(last) = batch.last().map(|e| e.global_position) else {
                     break;
                 };
                 after = last;
-                let batch: Vec<RecordedEvent> = batch
+                let batch: Vec<OpenedEvent> = batch
                     .into_iter()
                     .filter(|e| e.global_position <= head)
                     .collect();
@@ -320,8 +350,8 @@ impl ProjectionRunner {
         })
     }
 
-    /// Drops the bulk indexes of every projection that is at position 0 (about to be filled
-    /// from the whole log); true if there was any.
+    /// Readies every projection that is at position 0 (about to be filled from the whole log)
+    /// for a bulk load ([`Projection::begin_bulk`]); true if there was any.
     fn begin_bulk(&self) -> Result<bool, ProjectionError> {
         let projections = Arc::clone(&self.projections);
         self.with_conn(|conn| {
@@ -329,28 +359,23 @@ impl ProjectionRunner {
             let checkpoints = read_checkpoints(&tx, &projections)?;
             let mut any = false;
             for (p, (_, version, position, _)) in projections.iter().zip(&checkpoints) {
-                if *position != 0 || *version != p.version() || p.bulk_indexes().is_empty() {
-                    continue;
+                if *position == 0 && *version == p.version() {
+                    p.begin_bulk(&tx)?;
+                    any = true;
                 }
-                for index in p.bulk_indexes() {
-                    tx.execute_batch(&format!("DROP INDEX IF EXISTS \"{index}\""))?;
-                }
-                any = true;
             }
             tx.commit()?;
             Ok(any)
         })
     }
 
-    /// Creates every projection's missing tables and indexes again (after a bulk load).
+    /// Brings every projection's tables back to their query layout (after a bulk load).
     fn end_bulk(&self) -> Result<(), ProjectionError> {
         let projections = Arc::clone(&self.projections);
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for p in projections.iter() {
-                if !p.bulk_indexes().is_empty() {
-                    p.create(&tx)?;
-                }
+                p.create(&tx)?;
             }
             tx.commit()?;
             Ok(())
@@ -584,11 +609,11 @@ pub fn apply_batch(
 fn apply_decoded(
     conn: &Connection,
     projections: &[Box<dyn Projection>],
-    events: &[RecordedEvent],
+    events: &[impl Feed],
     decoded: &mut [Option<Result<Event, String>>],
     require_at: Option<u64>,
 ) -> Result<(), ProjectionError> {
-    let Some(last) = events.last().map(|e| e.global_position) else {
+    let Some(last) = events.last().map(|e| e.position()) else {
         return Ok(());
     };
     let checkpoints = read_checkpoints(conn, projections)?;
@@ -609,16 +634,16 @@ fn apply_decoded(
         p.discard(); // nothing may be left over from an interrupted batch
         conn.execute_batch("SAVEPOINT projection")?;
         let result = (|| -> Result<(), ProjectionError> {
-            for (i, recorded) in events.iter().enumerate() {
-                if recorded.global_position <= *checkpoint {
+            for (i, logged) in events.iter().enumerate() {
+                if logged.position() <= *checkpoint {
                     continue;
                 }
-                let event = decoded[i].get_or_insert_with(|| decode(recorded));
+                let event = decoded[i].get_or_insert_with(|| logged.decode());
                 let event = event.as_ref().map_err(|detail| ProjectionError::Decode {
-                    position: recorded.global_position,
+                    position: logged.position(),
                     detail: detail.clone(),
                 })?;
-                p.apply(conn, &Envelope::new(recorded, event))?;
+                p.apply(conn, &logged.envelope(event))?;
             }
             p.flush(conn)?;
             set_checkpoint.execute(params![p.name(), last as i64])?;

@@ -34,6 +34,53 @@ const TIMELINE_BY_RESIDENT: &str = "CREATE INDEX IF NOT EXISTS timeline_by_resid
     (tenant, resident, position, stream_version, kind, recorded_at, occurred_at, actor_member, \
     actor_agency, note_position)";
 
+/// The columns of `timeline_notes`.
+const NOTE_COLUMNS: &str = "tenant TEXT NOT NULL, resident BLOB NOT NULL, \
+    posted_position INTEGER NOT NULL, note_id BLOB NOT NULL, posted_at INTEGER NOT NULL, \
+    posted_recorded_at INTEGER NOT NULL, author BLOB NOT NULL, author_agency BLOB NOT NULL, \
+    category TEXT NOT NULL, info_categories TEXT NOT NULL, describes_at INTEGER NOT NULL, \
+    redacted_at INTEGER, redacted_recorded_at INTEGER, body TEXT, corrected_recorded_at INTEGER";
+
+/// How corrections, redactions and acknowledgements find a note's row.
+const NOTES_BY_ID: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS timeline_notes_by_id ON timeline_notes (note_id);";
+
+/// Creates `timeline_notes` clustered by resident, the layout pages read (see below). A
+/// rebuild from 0 fills a plain table in log order instead ([`Projection::begin_bulk`]):
+/// notes arrive for residents at random, and inserting them into the clustered table split
+/// pages all over it and rewrote most of them at every commit. Finding that plain table here
+/// (at the end of the load, or at start-up after a crash during it), this copies its rows into
+/// the clustered layout in key order.
+fn create_notes(conn: &Connection) -> Result<(), ProjectionError> {
+    let layout: Option<String> = conn
+        .prepare_cached(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'timeline_notes'",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    // Quoted as `ALTER TABLE … RENAME` writes the new name, so both ways give the same schema.
+    let clustered = |name: &str| {
+        format!(
+            "CREATE TABLE \"{name}\" ({NOTE_COLUMNS}, \
+             PRIMARY KEY (tenant, resident, posted_position)) WITHOUT ROWID;"
+        )
+    };
+    match layout {
+        None => conn.execute_batch(&format!("{} {NOTES_BY_ID}", clustered("timeline_notes")))?,
+        Some(sql) if sql.contains("WITHOUT ROWID") => conn.execute_batch(NOTES_BY_ID)?,
+        Some(_) => conn.execute_batch(&format!(
+            "{} \
+             INSERT INTO timeline_notes_clustered SELECT * FROM timeline_notes \
+             ORDER BY tenant, resident, posted_position; \
+             DROP TABLE timeline_notes; \
+             ALTER TABLE timeline_notes_clustered RENAME TO timeline_notes; \
+             {NOTES_BY_ID}",
+            clustered("timeline_notes_clustered")
+        ))?,
+    }
+    Ok(())
+}
+
 // A page reads a few neighbouring B-tree pages (the covering index, the notes clustered by
 // resident) instead of one page per entry. This matters because a reader's page cache is
 // emptied whenever another connection commits (SQLite's WAL mode): on almost every request
@@ -44,7 +91,7 @@ impl Projection for Timeline {
     }
 
     fn version(&self) -> String {
-        "5".into()
+        "6".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -66,25 +113,6 @@ impl Projection for Timeline {
                 note_position INTEGER,
                 payload TEXT
             );
-            CREATE TABLE IF NOT EXISTS timeline_notes (
-                tenant TEXT NOT NULL,
-                resident BLOB NOT NULL,
-                posted_position INTEGER NOT NULL,
-                note_id BLOB NOT NULL,
-                posted_at INTEGER NOT NULL,
-                posted_recorded_at INTEGER NOT NULL,
-                author BLOB NOT NULL,
-                author_agency BLOB NOT NULL,
-                category TEXT NOT NULL,
-                info_categories TEXT NOT NULL,
-                describes_at INTEGER NOT NULL,
-                redacted_at INTEGER,
-                redacted_recorded_at INTEGER,
-                body TEXT,
-                corrected_recorded_at INTEGER,
-                PRIMARY KEY (tenant, resident, posted_position)
-            ) WITHOUT ROWID;
-            CREATE UNIQUE INDEX IF NOT EXISTS timeline_notes_by_id ON timeline_notes (note_id);
             CREATE TABLE IF NOT EXISTS timeline_note_bodies (
                 note_id BLOB NOT NULL,
                 position INTEGER NOT NULL,
@@ -94,11 +122,24 @@ impl Projection for Timeline {
             ) WITHOUT ROWID;",
         )?;
         conn.execute_batch(TIMELINE_BY_RESIDENT)?;
-        Ok(())
+        create_notes(conn)
     }
 
     fn bulk_indexes(&self) -> &'static [&'static str] {
         &["timeline_by_resident"]
+    }
+
+    fn begin_bulk(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        conn.execute_batch("DROP INDEX IF EXISTS timeline_by_resident")?;
+        let empty = !conn
+            .prepare_cached("SELECT 1 FROM timeline_notes LIMIT 1")?
+            .exists([])?;
+        if empty {
+            conn.execute_batch(&format!(
+                "DROP TABLE timeline_notes; CREATE TABLE timeline_notes ({NOTE_COLUMNS}); {NOTES_BY_ID}"
+            ))?;
+        }
+        Ok(())
     }
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
@@ -129,7 +170,7 @@ impl Projection for Timeline {
             // A note entry is shown through its note's row (facts, body as of T), not its payload.
             match note {
                 Some(_) => None,
-                None => Some(serde_json::to_string(env.payload)?),
+                None => Some(env.event.to_payload_string()),
             },
         ])?;
         match env.event {

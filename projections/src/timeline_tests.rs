@@ -447,3 +447,102 @@ fn a_supplied_case_file_gives_the_same_page_and_drives_the_sharing_rule() {
     let refused = timeline_with_case(&w.h.conn, TENANT, &doctor, w.resident, &empty, &q);
     assert_eq!(refused.unwrap_err().code(), "NOT_ON_CARE_TEAM");
 }
+
+/// Every `timeline_notes` row as text, in posting order, and whether the table is clustered.
+fn notes_table(conn: &Connection) -> (Vec<String>, bool) {
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'timeline_notes'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT * FROM timeline_notes ORDER BY posted_position")
+        .unwrap();
+    let columns = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..columns)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|cells| cells.join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (rows, sql.contains("WITHOUT ROWID"))
+}
+
+#[test]
+fn a_bulk_load_fills_notes_in_log_order_and_create_clusters_them_again() {
+    let mut w = world();
+    let nurse = w.nurse.clone();
+    Timeline.begin_bulk(&w.h.conn).unwrap();
+    assert!(
+        !notes_table(&w.h.conn).1,
+        "the empty table is swapped for a plain one"
+    );
+    let first = w.post(
+        &nurse,
+        NoteCategory::Visit,
+        &[InfoCategory::Health],
+        "血圧 150",
+        2,
+    );
+    let second = w.post(
+        &nurse,
+        NoteCategory::Visit,
+        &[InfoCategory::Care],
+        "入浴介助",
+        3,
+    );
+    w.post(
+        &nurse,
+        NoteCategory::Visit,
+        &[InfoCategory::Care],
+        "食事",
+        4,
+    );
+    w.h.apply(
+        NoteCorrected {
+            resident_id: w.resident,
+            note_id: first,
+            body: "血圧 130".to_owned().into(),
+            reason: "誤記".into(),
+            corrected_by: nurse.member_id,
+        },
+        day(5),
+        actor(&nurse),
+    );
+    w.h.apply(
+        NoteRedacted {
+            resident_id: w.resident,
+            note_id: second,
+            reason: "誤投稿".into(),
+            redacted_by: nurse.member_id,
+        },
+        day(6),
+        actor(&nurse),
+    );
+    let (loaded, clustered) = notes_table(&w.h.conn);
+    assert!(!clustered);
+    assert_eq!(loaded.len(), 3);
+
+    // At the end of the load, or at start-up after a crash during it.
+    Timeline.create(&w.h.conn).unwrap();
+    assert_eq!(notes_table(&w.h.conn), (loaded.clone(), true));
+    Timeline.create(&w.h.conn).unwrap();
+    assert_eq!(notes_table(&w.h.conn), (loaded, true));
+    // The posting and the correction both show the corrected body; the redacted note is gone.
+    let mut shown = bodies(&w.page(&nurse, &TimelineQuery::at(day(30), 50)).unwrap());
+    shown.sort();
+    let (corrected, meal) = (Some("血圧 130".to_owned()), Some("食事".to_owned()));
+    assert_eq!(shown, vec![corrected.clone(), corrected, meal]);
+    // A table that has rows is never swapped.
+    Timeline.begin_bulk(&w.h.conn).unwrap();
+    assert!(notes_table(&w.h.conn).1);
+}

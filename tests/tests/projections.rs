@@ -53,29 +53,41 @@ fn projection_tables(conn: &Connection) -> Vec<String> {
         .collect()
 }
 
-/// Every row of every read-model table, as text, sorted: what "identical contents" means.
+/// Every row of every read-model table, as text, sorted, and the read models' schema (tables
+/// and indexes): what "identical contents" means.
 fn dump(dir: &Path) -> Vec<(String, Vec<String>)> {
     let conn = db(dir);
-    projection_tables(&conn)
-        .into_iter()
-        .map(|table| {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-            let columns = stmt.column_count();
-            let mut rows: Vec<String> = stmt
-                .query_map([], |r| {
-                    let mut cells = Vec::with_capacity(columns);
-                    for i in 0..columns {
-                        let v: rusqlite::types::Value = r.get(i)?;
-                        cells.push(format!("{v:?}"));
-                    }
-                    Ok(cells.join("|"))
-                })
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            rows.sort();
-            (table, rows)
-        })
+    let tables = projection_tables(&conn);
+    let mut stmt = conn
+        .prepare("SELECT tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        .unwrap();
+    let schema: Vec<String> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|(table, _)| tables.contains(table))
+        .map(|(_, sql)| sql.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let rows = tables.into_iter().map(|table| {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let mut cells = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    cells.push(format!("{v:?}"));
+                }
+                Ok(cells.join("|"))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.sort();
+        (table, rows)
+    });
+    std::iter::once(("(schema)".to_owned(), schema))
+        .chain(rows)
         .collect()
 }
 

@@ -413,6 +413,50 @@ macro_rules! event_registry {
             }
         }
 
+        impl Event {
+            /// Decodes a payload as the store keeps it, straight from its text: personal
+            /// values appear as `{"$sealed": i}` markers and `sealed` holds what they stand
+            /// for (see [`crate::personal::sealed`]). What replays use: no JSON tree is built
+            /// for the current schema versions. Upcasters of older versions see the markers
+            /// as opaque objects.
+            pub fn decode_stored(
+                event_type: &str,
+                schema_version: u16,
+                payload: &str,
+                sealed: crate::personal::sealed::SealedValues,
+            ) -> Result<Self, DecodeError> {
+                let payload_error = |e: serde_json::Error| DecodeError::Payload {
+                    event_type: event_type.to_owned(),
+                    detail: e.to_string(),
+                };
+                let (decoded, unused) = crate::personal::sealed::with_values(sealed, || {
+                    match event_type {
+                        $(stringify!($variant) if schema_version == $version => {
+                            serde_json::from_str::<$variant>(payload).map(Event::$variant).map_err(payload_error)
+                        })+
+                        _ => {
+                            let value = serde_json::from_str(payload).map_err(payload_error)?;
+                            Event::from_payload(event_type, schema_version, value)
+                        }
+                    }
+                });
+                let event = decoded?;
+                if unused > 0 {
+                    return Err(DecodeError::Payload {
+                        event_type: event_type.to_owned(),
+                        detail: format!("{unused} sealed values have no marker in the payload"),
+                    });
+                }
+                Ok(event)
+            }
+
+            /// The payload as JSON text (personal values marked `{"$personal": v}`).
+            pub fn to_payload_string(&self) -> String {
+                let result = match self { $(Event::$variant(e) => serde_json::to_string(e)),+ };
+                result.expect("domain events always serialize to JSON")
+            }
+        }
+
         /// JSON Schema of every event type at its current version: (type, version, schema).
         pub fn json_schemas() -> Vec<(&'static str, u16, schemars::Schema)> {
             vec![$((stringify!($variant), $version, schemars::schema_for!($variant))),+]

@@ -55,26 +55,134 @@ impl<T: Serialize> Serialize for Personal<T> {
 
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Personal<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PersonalVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The one key of a personal field's object.
+#[derive(Deserialize)]
+enum MarkerKey {
+    #[serde(rename = "$personal")]
+    Personal,
+    #[serde(rename = "$erased")]
+    Erased,
+    #[serde(rename = "$sealed")]
+    Sealed,
+}
+
+const SHAPE: &str =
+    "a personal field must be {\"$personal\": value}, {\"$erased\": true} or {\"$sealed\": index}";
+
+struct PersonalVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: DeserializeOwned> de::Visitor<'de> for PersonalVisitor<T> {
+    type Value = Personal<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(SHAPE)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         // Decide by which key is present, not by the value: `{"$personal": null}` is a known
         // `None` for `Personal<Option<_>>`.
-        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
-        let shape_error = || {
-            de::Error::custom(
-                "a personal field must be {\"$personal\": value} or {\"$erased\": true}",
-            )
+        let key = map
+            .next_key::<MarkerKey>()
+            .map_err(|_| de::Error::custom(SHAPE))?
+            .ok_or_else(|| de::Error::custom(SHAPE))?;
+        let value = match key {
+            MarkerKey::Personal => Personal::Known(map.next_value::<T>()?),
+            MarkerKey::Erased => match map.next_value::<bool>()? {
+                true => Personal::Erased,
+                false => return Err(de::Error::custom(SHAPE)),
+            },
+            MarkerKey::Sealed => sealed::take(map.next_value::<usize>()?)?,
         };
-        if map.len() != 1 {
-            return Err(shape_error());
+        if map.next_key::<de::IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom(SHAPE));
         }
-        if let Some(value) = map.remove(PERSONAL_KEY) {
-            return T::deserialize(value)
-                .map(Personal::Known)
-                .map_err(de::Error::custom);
-        }
-        match map.remove(ERASED_KEY) {
-            Some(serde_json::Value::Bool(true)) => Ok(Personal::Erased),
-            _ => Err(shape_error()),
-        }
+        Ok(value)
+    }
+}
+
+/// Decoding a payload as the store keeps it: the store cuts each personal value out of the
+/// payload, leaving `{"$sealed": i}`, and seals the values together. While
+/// [`sealed::with_values`] runs, such a marker decodes to the `i`-th opened value (or to
+/// [`Personal::Erased`] once the subject's key is destroyed), so a stored payload becomes a
+/// typed event in one pass, with no intermediate JSON tree.
+///
+/// The values live in a thread-local because derived `Deserialize` impls cannot carry them
+/// down to the fields.
+pub mod sealed {
+    use super::Personal;
+    use serde::de::{self, DeserializeOwned};
+    use std::cell::RefCell;
+
+    /// The JSON key of the marker the store leaves in place of a sealed value.
+    pub const SEALED_KEY: &str = "$sealed";
+
+    /// What the `{"$sealed": i}` markers of one payload stand for.
+    #[derive(Debug)]
+    pub enum SealedValues {
+        /// The payload has no sealed values (a marker is then an error).
+        Absent,
+        /// The opened values, in marker order.
+        Opened(Vec<serde_json::Value>),
+        /// The data subject's key was destroyed: every marker reads as erased.
+        Erased,
+    }
+
+    /// The values of the payload being decoded on this thread, and which were used.
+    struct Current {
+        values: SealedValues,
+        taken: Vec<bool>,
+    }
+
+    thread_local! {
+        static CURRENT: RefCell<Current> = const {
+            RefCell::new(Current { values: SealedValues::Absent, taken: Vec::new() })
+        };
+    }
+
+    /// Runs `decode` with `values` standing for the payload's markers; also returns how many
+    /// values it left unused (more than zero: the payload and its values do not belong
+    /// together).
+    pub fn with_values<R>(values: SealedValues, decode: impl FnOnce() -> R) -> (R, usize) {
+        let taken = match &values {
+            SealedValues::Opened(v) => vec![false; v.len()],
+            SealedValues::Absent | SealedValues::Erased => Vec::new(),
+        };
+        let mine = Current { values, taken };
+        let previous = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), mine));
+        let result = decode();
+        let mine = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+        (result, mine.taken.iter().filter(|t| !**t).count())
+    }
+
+    /// The value a `{"$sealed": index}` marker stands for.
+    pub(super) fn take<T: DeserializeOwned, E: de::Error>(index: usize) -> Result<Personal<T>, E> {
+        CURRENT.with(|c| {
+            let mut current = c.borrow_mut();
+            let Current { values, taken } = &mut *current;
+            match values {
+                SealedValues::Absent => Err(E::custom(
+                    "a sealed personal value was found outside a stored payload",
+                )),
+                SealedValues::Erased => Ok(Personal::Erased),
+                SealedValues::Opened(values) => {
+                    match taken.get_mut(index) {
+                        Some(t) if !*t => *t = true,
+                        _ => {
+                            return Err(E::custom(format!(
+                                "a $sealed marker points at a missing or reused value {index}"
+                            )));
+                        }
+                    }
+                    T::deserialize(values[index].take())
+                        .map(Personal::Known)
+                        .map_err(E::custom)
+                }
+            }
+        })
     }
 }
 

@@ -110,6 +110,72 @@ pub struct RecordedEvent {
     pub hash: [u8; 32],
 }
 
+/// An event as stored, its personal values opened beside the payload instead of put back
+/// into it: what replays decode typed events from without building a JSON tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenedEvent {
+    /// The caller-supplied event id.
+    pub event_id: Uuid,
+    /// The tenant (municipality) the event belongs to.
+    pub tenant: String,
+    /// The stream within the tenant.
+    pub stream: String,
+    /// 1-based version within the stream.
+    pub stream_version: u64,
+    /// Position in the store-wide order of all events.
+    pub global_position: u64,
+    /// The domain's event type name.
+    pub event_type: String,
+    /// Payload schema version.
+    pub schema_version: u16,
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Server time the store recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// Who caused it.
+    pub actor: Option<Actor>,
+    /// Correlation id.
+    pub correlation_id: Uuid,
+    /// The payload's JSON text: `{"$sealed": i}` where the store cut out a personal value
+    /// (or `{"$personal": v}` inline, from backends that do not seal).
+    pub payload: String,
+    /// What the `$sealed` markers stand for.
+    pub personal: OpenedValues,
+}
+
+/// The personal values of an [`OpenedEvent`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpenedValues {
+    /// Nothing was sealed.
+    None,
+    /// The decrypted values, in marker order.
+    Opened(Vec<serde_json::Value>),
+    /// The data subject's key was destroyed: every marker reads as erased.
+    Erased,
+}
+
+impl OpenedEvent {
+    /// The same event from a read that put the personal values back (`{"$personal": v}`
+    /// inline): how backends without a cheaper path serve replays.
+    pub fn from_recorded(e: RecordedEvent) -> Self {
+        OpenedEvent {
+            event_id: e.event_id,
+            tenant: e.tenant,
+            stream: e.stream,
+            stream_version: e.stream_version,
+            global_position: e.global_position,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at,
+            recorded_at: e.recorded_at,
+            actor: e.actor,
+            correlation_id: e.correlation_id,
+            payload: e.payload.to_string(),
+            personal: OpenedValues::None,
+        }
+    }
+}
+
 /// An event exactly as stored (payload sealed): what verify, export and migration work on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {

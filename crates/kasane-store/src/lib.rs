@@ -22,7 +22,9 @@ pub mod subscription;
 pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use envelope::{Actor, AppendResult, ProposedEvent, RecordedEvent, StoredEvent};
+pub use envelope::{
+    Actor, AppendResult, OpenedEvent, OpenedValues, ProposedEvent, RecordedEvent, StoredEvent,
+};
 pub use error::StoreError;
 pub use expected::ExpectedVersion;
 pub use hash::{CHAIN_GENESIS, compute_hash};

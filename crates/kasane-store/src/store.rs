@@ -1,6 +1,6 @@
 //! The backend-independent event store contract.
 
-use crate::envelope::{AppendResult, ProposedEvent, RecordedEvent, StoredEvent};
+use crate::envelope::{AppendResult, OpenedEvent, ProposedEvent, RecordedEvent, StoredEvent};
 use crate::error::StoreError;
 use crate::expected::ExpectedVersion;
 use crate::subscription::Subscription;
@@ -95,6 +95,18 @@ pub trait EventStore: Send + Sync {
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.read_all(after_position, max).await
+    }
+
+    /// Like [`EventStore::read_all_committed`], each payload left as its stored text with the
+    /// personal values opened beside it: for replays, which decode typed events straight
+    /// from the text. By default, the committed read with the values put back inline.
+    async fn read_all_opened(
+        &self,
+        after_position: u64,
+        max: usize,
+    ) -> Result<Vec<OpenedEvent>, StoreError> {
+        let events = self.read_all_committed(after_position, max).await?;
+        Ok(events.into_iter().map(OpenedEvent::from_recorded).collect())
     }
 
     /// Returns once every commit made so far is durable. Reads of the log never return an

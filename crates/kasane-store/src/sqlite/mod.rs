@@ -20,7 +20,7 @@ pub use inline::{InlineHook, InlineProjector};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 use crate::clock::{Clock, SystemClock};
-use crate::envelope::{AppendResult, ProposedEvent, RecordedEvent, StoredEvent};
+use crate::envelope::{AppendResult, OpenedEvent, ProposedEvent, RecordedEvent, StoredEvent};
 use crate::error::StoreError;
 use crate::expected::ExpectedVersion;
 use crate::keys::{KeyCache, MasterKey};
@@ -404,6 +404,14 @@ impl EventStore for SqliteStore {
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         reader::read_all(&self.inner.read, after_position, max, true).await
+    }
+
+    async fn read_all_opened(
+        &self,
+        after_position: u64,
+        max: usize,
+    ) -> Result<Vec<OpenedEvent>, StoreError> {
+        reader::read_all_opened(&self.inner.read, after_position, max).await
     }
 
     async fn read_all_stored(

@@ -9,7 +9,7 @@ use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
 use super::durable::Durable;
-use crate::envelope::{Actor, RecordedEvent, StoredEvent, from_micros};
+use crate::envelope::{Actor, OpenedEvent, OpenedValues, RecordedEvent, StoredEvent, from_micros};
 use crate::error::StoreError;
 use crate::keys::{KeyCache, KeyState, MasterKey};
 use crate::seal::{Opening, event_aad, open_bytes, open_payload};
@@ -133,36 +133,7 @@ impl ReadSide {
         conn: &Connection,
         ev: StoredEvent,
     ) -> Result<RecordedEvent, StoreError> {
-        let opening = match (&ev.sealed, &ev.data_subject) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return Err(StoreError::Corrupt(format!(
-                    "event {} has sealed values but no data subject",
-                    ev.event_id
-                )));
-            }
-            (Some(sealed), Some(subject)) => Some(
-                match self.key_state(conn, &ev.tenant, subject, &ev.event_id)? {
-                    KeyState::Destroyed => Opening::Erased,
-                    KeyState::Live(key) => {
-                        let aad = event_aad(&ev.event_id, &ev.tenant, &ev.stream);
-                        let plain = open_bytes(&key.0, &aad, sealed).ok_or_else(|| {
-                            StoreError::Corrupt(format!(
-                                "the sealed values of event {} (position {}) do not decrypt",
-                                ev.event_id, ev.global_position
-                            ))
-                        })?;
-                        let values = serde_json::from_slice(&plain).map_err(|e| {
-                            StoreError::Corrupt(format!(
-                                "the sealed values of event {} are not a JSON array ({e})",
-                                ev.event_id
-                            ))
-                        })?;
-                        Opening::Values(values)
-                    }
-                },
-            ),
-        };
+        let opening = self.opening(conn, &ev)?;
         let payload = open_payload(&ev.payload, opening)?;
         Ok(RecordedEvent {
             event_id: ev.event_id,
@@ -182,6 +153,68 @@ impl ReadSide {
             prev_hash: ev.prev_hash,
             hash: ev.hash,
         })
+    }
+
+    /// Opens a stored event's personal values but leaves its payload as stored text.
+    pub(crate) fn open_beside(
+        &self,
+        conn: &Connection,
+        ev: StoredEvent,
+    ) -> Result<OpenedEvent, StoreError> {
+        let personal = match self.opening(conn, &ev)? {
+            None => OpenedValues::None,
+            Some(Opening::Values(values)) => OpenedValues::Opened(values),
+            Some(Opening::Erased) => OpenedValues::Erased,
+        };
+        Ok(OpenedEvent {
+            event_id: ev.event_id,
+            tenant: ev.tenant,
+            stream: ev.stream,
+            stream_version: ev.stream_version,
+            global_position: ev.global_position,
+            event_type: ev.event_type,
+            schema_version: ev.schema_version,
+            occurred_at: ev.occurred_at,
+            recorded_at: ev.recorded_at,
+            actor: ev.actor,
+            correlation_id: ev.correlation_id,
+            payload: ev.payload,
+            personal,
+        })
+    }
+
+    /// Decrypts a stored event's sealed values (`None` when it has none).
+    fn opening(&self, conn: &Connection, ev: &StoredEvent) -> Result<Option<Opening>, StoreError> {
+        let (Some(sealed), Some(subject)) = (&ev.sealed, &ev.data_subject) else {
+            return match ev.sealed {
+                None => Ok(None),
+                Some(_) => Err(StoreError::Corrupt(format!(
+                    "event {} has sealed values but no data subject",
+                    ev.event_id
+                ))),
+            };
+        };
+        Ok(Some(
+            match self.key_state(conn, &ev.tenant, subject, &ev.event_id)? {
+                KeyState::Destroyed => Opening::Erased,
+                KeyState::Live(key) => {
+                    let aad = event_aad(&ev.event_id, &ev.tenant, &ev.stream);
+                    let plain = open_bytes(&key.0, &aad, sealed).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "the sealed values of event {} (position {}) do not decrypt",
+                            ev.event_id, ev.global_position
+                        ))
+                    })?;
+                    let values = serde_json::from_slice(&plain).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "the sealed values of event {} are not a JSON array ({e})",
+                            ev.event_id
+                        ))
+                    })?;
+                    Opening::Values(values)
+                }
+            },
+        ))
     }
 
     fn key_state(
@@ -469,6 +502,29 @@ pub(crate) async fn read_all(
             false => rs.visible_head(),
         };
         rs.query_recorded(conn, &READ_ALL, params![after, head, limit], max)
+    })
+    .await
+}
+
+/// Like [`read_all`] up to the committed head, each event's personal values opened beside
+/// its stored payload text.
+pub(crate) async fn read_all_opened(
+    read: &Arc<ReadSide>,
+    after_position: u64,
+    max: usize,
+) -> Result<Vec<OpenedEvent>, StoreError> {
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let after = clamp_i64(after_position);
+    let limit = clamp_i64(max as u64);
+    read.run(move |rs, conn| {
+        let head = clamp_i64(rs.committed_head());
+        let stored = query_stored(conn, &READ_ALL, params![after, head, limit], max)?;
+        stored
+            .into_iter()
+            .map(|ev| rs.open_beside(conn, ev))
+            .collect()
     })
     .await
 }
