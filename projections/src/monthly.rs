@@ -37,39 +37,52 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct MonthlyAggregates {
     tz: Tz,
-    /// Counter increments of the batch being applied, written by [`Projection::flush`].
-    pending: Mutex<HashMap<Counter, i64>>,
+    /// Counter increments of the batch being applied, per tenant, written by
+    /// [`Projection::flush`].
+    pending: Mutex<HashMap<String, HashMap<Counter, i64>>>,
 }
 
-/// One row of `monthly_counts`: tenant, month, metric and the dimension values `d1..d4`.
-type Counter = (String, String, &'static str, [Dim; 4]);
+/// One row of `monthly_counts` within a tenant: month, metric and the dimension values
+/// `d1..d4`. Built for every event, so it allocates only for texts read from a table.
+type Counter = (Month, &'static str, [Dim; 4]);
+
+/// A month as (year, month 1–12), stored as "YYYY-MM".
+type Month = (i32, u32);
+
+fn month_text((year, month): Month) -> String {
+    format!("{year:04}-{month:02}")
+}
 
 /// A dimension value as stored: text (a name, a JSON list, `''`) or an id's bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Dim {
+    /// Unused: `''`.
+    None,
+    /// An enum value's serde name.
+    Name(&'static str),
+    /// Text read from a helper table.
     Text(String),
-    Blob(Vec<u8>),
+    /// An id.
+    Id([u8; 16]),
 }
 
 impl Dim {
     fn none() -> Dim {
-        Dim::Text(String::new())
-    }
-
-    fn text(s: &str) -> Dim {
-        Dim::Text(s.to_owned())
+        Dim::None
     }
 
     fn id(id: &uuid::Uuid) -> Dim {
-        Dim::Blob(id.as_bytes().to_vec())
+        Dim::Id(*id.as_bytes())
     }
 }
 
 impl ToSql for Dim {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match self {
+            Dim::None => ValueRef::Text(b""),
+            Dim::Name(s) => ValueRef::Text(s.as_bytes()),
             Dim::Text(s) => ValueRef::Text(s.as_bytes()),
-            Dim::Blob(b) => ValueRef::Blob(b),
+            Dim::Id(b) => ValueRef::Blob(b),
         }))
     }
 }
@@ -83,22 +96,28 @@ impl MonthlyAggregates {
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Counter, i64>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<Counter, i64>>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Adds one to a counter (written at the end of the batch).
-    fn bump(&self, tenant: &str, month: &str, metric: &'static str, d: [Dim; 4]) {
-        *self
-            .pending()
-            .entry((tenant.to_owned(), month.to_owned(), metric, d))
-            .or_default() += 1;
+    fn bump(&self, tenant: &str, month: Month, metric: &'static str, d: [Dim; 4]) {
+        let mut pending = self.pending();
+        let counters = match pending.get_mut(tenant) {
+            Some(counters) => counters,
+            None => pending.entry(tenant.to_owned()).or_default(),
+        };
+        *counters.entry((month, metric, d)).or_default() += 1;
     }
 
     /// The month ("YYYY-MM") that instant `at` falls in, in this projection's zone.
     pub fn month_of(&self, at: DateTime<Utc>) -> String {
+        month_text(self.month(at))
+    }
+
+    fn month(&self, at: DateTime<Utc>) -> Month {
         let local = at.with_timezone(&self.tz);
-        format!("{:04}-{:02}", local.year(), local.month())
+        (local.year(), local.month())
     }
 }
 
@@ -173,7 +192,12 @@ fn to_agency_of(
         .optional()?;
     match to {
         None => Ok(None),
-        Some(Value::Blob(b)) => Ok(Some(Dim::Blob(b))),
+        Some(Value::Blob(b)) => match <[u8; 16]>::try_from(b.as_slice()) {
+            Ok(id) => Ok(Some(Dim::Id(id))),
+            Err(_) => Err(ProjectionError::Corrupt(
+                "a referral's receiving agency is not an id".into(),
+            )),
+        },
         Some(Value::Text(t)) => Ok(Some(Dim::Text(t))),
         Some(other) => Err(ProjectionError::Corrupt(format!(
             "a referral's receiving agency is {other:?}"
@@ -247,9 +271,9 @@ impl Projection for MonthlyAggregates {
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
         use Event as E;
-        let (t, month) = (env.tenant, self.month_of(env.occurred_at));
+        let (t, month) = (env.tenant, self.month(env.occurred_at));
         let none = Dim::none;
-        let bump = |metric: &'static str, d: [Dim; 4]| self.bump(t, &month, metric, d);
+        let bump = |metric: &'static str, d: [Dim; 4]| self.bump(t, month, metric, d);
         let by_areas = |metric: &'static str, r: ResidentId| -> Result<(), ProjectionError> {
             bump(metric, [areas_of(conn, t, r)?, none(), none(), none()]);
             Ok(())
@@ -290,7 +314,7 @@ impl Projection for MonthlyAggregates {
             }
             E::NotePosted(e) => {
                 let d = [
-                    Dim::text(e.category.as_str()),
+                    Dim::Name(e.category.as_str()),
                     areas_of(conn, t, e.resident_id)?,
                     Dim::id(&e.author_agency.0),
                     profession_of(conn, t, e.author)?,
@@ -310,24 +334,24 @@ impl Projection for MonthlyAggregates {
                 let d = [
                     Dim::id(&e.from_agency.0),
                     Dim::id(&e.to_agency.0),
-                    Dim::text(e.urgency.as_str()),
+                    Dim::Name(e.urgency.as_str()),
                     none(),
                 ];
                 bump("referrals_made", d);
             }
             E::ReferralAccepted(e) => {
-                first_answer(conn, env, &month, e.referral_id)?;
+                first_answer(conn, env, &month_text(month), e.referral_id)?;
                 by_referral("referrals_accepted", e.referral_id)?;
             }
             E::ReferralDeclined(e) => {
-                first_answer(conn, env, &month, e.referral_id)?;
+                first_answer(conn, env, &month_text(month), e.referral_id)?;
                 by_referral("referrals_declined", e.referral_id)?;
             }
             E::ReferralCompleted(e) => by_referral("referrals_completed", e.referral_id)?,
             E::ReferralWithdrawn(e) => by_referral("referrals_withdrawn", e.referral_id)?,
             E::SupportMeetingRecorded(e) => {
                 let d = [
-                    Dim::text(e.kind.as_str()),
+                    Dim::Name(e.kind.as_str()),
                     Dim::id(&e.convened_by.0),
                     none(),
                     none(),
@@ -336,7 +360,7 @@ impl Projection for MonthlyAggregates {
             }
             E::ConsentGranted(e) => bump(
                 "consents_granted",
-                [Dim::text(e.method.as_str()), none(), none(), none()],
+                [Dim::Name(e.method.as_str()), none(), none(), none()],
             ),
             E::ConsentWithdrawn(_) => bump("consents_withdrawn", [none(), none(), none(), none()]),
             E::BreakGlassInvoked(e) => bump(
@@ -350,7 +374,7 @@ impl Projection for MonthlyAggregates {
             E::AccessRecorded(e) => {
                 let d = [
                     Dim::id(&e.agency_id.0),
-                    Dim::text(e.kind.as_str()),
+                    Dim::Name(e.kind.as_str()),
                     none(),
                     none(),
                 ];
@@ -367,8 +391,11 @@ impl Projection for MonthlyAggregates {
             return Ok(());
         }
         let mut add = conn.prepare_cached(ADD)?;
-        for ((tenant, month, metric, [d1, d2, d3, d4]), n) in pending {
-            add.execute(params![tenant, month, metric, d1, d2, d3, d4, n])?;
+        for (tenant, counters) in pending {
+            for ((month, metric, [d1, d2, d3, d4]), n) in counters {
+                let month = month_text(month);
+                add.execute(params![tenant, month, metric, d1, d2, d3, d4, n])?;
+            }
         }
         Ok(())
     }
