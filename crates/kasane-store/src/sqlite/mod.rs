@@ -237,6 +237,7 @@ impl SqliteStore {
             }
         };
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let tail = opened.unindexed.view();
         let writer = Writer::new(
             opened.conn,
             WriterParts {
@@ -271,6 +272,7 @@ impl SqliteStore {
                     Arc::clone(&keys),
                     config.master_key,
                     Arc::clone(&durable),
+                    tail,
                 )),
                 durable,
                 keys,

@@ -9,6 +9,7 @@ use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
 use super::durable::Durable;
+use super::stream_index::TailView;
 use crate::envelope::{Actor, OpenedEvent, OpenedValues, RecordedEvent, StoredEvent, from_micros};
 use crate::error::StoreError;
 use crate::keys::{KeyCache, KeyState, MasterKey};
@@ -40,6 +41,8 @@ pub(crate) struct ReadSide {
     master: MasterKey,
     /// Reads of the log stop at the durable head (commits become visible before their flush).
     durable: Arc<Durable>,
+    /// Where each stream's unindexed events are, as the writer publishes them.
+    pub(crate) tail: Arc<TailView>,
 }
 
 /// A pooled connection that goes back to the pool when dropped (even on panic).
@@ -65,6 +68,7 @@ impl ReadSide {
         keys: Arc<KeyCache>,
         master: MasterKey,
         durable: Arc<Durable>,
+        tail: Arc<TailView>,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(conns.len()));
         ReadSide {
@@ -73,6 +77,7 @@ impl ReadSide {
             keys,
             master,
             durable,
+            tail,
         }
     }
 

@@ -6,13 +6,16 @@
 //! events, the *unindexed tail*, in memory and writes them into `stream_index` in one sorted
 //! batch every [`INDEX_EVERY_EVENTS`] events, inside a group's transaction; the `meta` row
 //! [`STREAM_INDEXED_TO`] says how far the index reaches. A stream read takes its events up to
-//! there from the index and the rest from a scan of the tail by position, in one snapshot.
+//! there from the index and the rest from the tail, in one snapshot: the writer shares where
+//! each stream's tail events are ([`TailView`]), so a read fetches them by position instead
+//! of scanning the tail (a fallback for the rare reader whose snapshot predates a batch).
 //!
 //! Stream versions stay unique because one writer assigns them (from the stream heads it
 //! keeps); the primary key of `stream_index` checks that again when a batch is written, and
 //! `kasane verify` checks the index against the log.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -39,6 +42,8 @@ pub(crate) struct IndexEntry {
 /// open transaction included).
 pub(crate) struct UnindexedTail {
     entries: Vec<IndexEntry>,
+    /// What readers see of the entries.
+    view: Arc<TailView>,
     /// Length at which the next batch is written (moved on when a batch fails to write).
     write_at: usize,
     /// Entries per batch.
@@ -62,8 +67,12 @@ impl UnindexedTail {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        let view = TailView::default();
+        view.reset(indexed_to);
+        view.publish(&entries);
         Ok(UnindexedTail {
             entries,
+            view: Arc::new(view),
             write_at: INDEX_EVERY_EVENTS,
             every: INDEX_EVERY_EVENTS,
         })
@@ -122,8 +131,100 @@ impl UnindexedTail {
 
     /// Forgets every entry: the transaction that wrote them committed.
     pub(crate) fn written(&mut self) {
+        if let Some(last) = self.entries.last() {
+            self.view.reset(last.position);
+        }
         self.entries.clear();
         self.write_at = self.every;
+    }
+
+    /// What readers see of the tail.
+    pub(crate) fn view(&self) -> Arc<TailView> {
+        Arc::clone(&self.view)
+    }
+
+    /// Shows readers the entries from the `from`-th on (the group about to commit). They
+    /// stay beyond the durable head, which readers stop at, until the group is flushed.
+    pub(crate) fn publish_from(&self, from: usize) {
+        self.view
+            .publish(&self.entries[from.min(self.entries.len())..]);
+    }
+
+    /// Takes back what was shown of positions after `head` (the group failed to commit, and
+    /// the next one will reuse its positions).
+    pub(crate) fn unpublish_after(&self, head: u64) {
+        self.view.forget_after(head);
+    }
+}
+
+/// The unindexed tail as readers see it: each stream's (version, position) pairs after the
+/// index's mark (`base`). The writer publishes a group's entries before its COMMIT (readers
+/// ignore positions past the durable head, which the group passes only after its flush),
+/// takes them back if the COMMIT fails, and starts afresh from the new mark once a batch of
+/// the index has committed.
+#[derive(Debug, Default)]
+pub(crate) struct TailView(RwLock<TailState>);
+
+#[derive(Debug, Default)]
+struct TailState {
+    base: u64,
+    by_stream: HashMap<i64, Vec<(u64, u64)>>,
+}
+
+impl TailView {
+    fn state(&self) -> std::sync::RwLockWriteGuard<'_, TailState> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, entries: &[IndexEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut state = self.state();
+        for e in entries {
+            state
+                .by_stream
+                .entry(e.stream_id)
+                .or_default()
+                .push((e.version, e.position));
+        }
+    }
+
+    fn forget_after(&self, head: u64) {
+        let mut state = self.state();
+        state.by_stream.retain(|_, places| {
+            places.retain(|&(_, position)| position <= head);
+            !places.is_empty()
+        });
+    }
+
+    fn reset(&self, base: u64) {
+        let mut state = self.state();
+        state.base = base;
+        state.by_stream.clear();
+    }
+
+    /// The (version, position) pairs of `stream_id` with positions in `(mark, head]`, in
+    /// version order; `None` when the view starts after `mark` (the caller's snapshot is
+    /// older than the index batch that reset it: the caller scans the log instead).
+    pub(crate) fn places(&self, mark: u64, stream_id: i64, head: u64) -> Option<Vec<(u64, u64)>> {
+        let state = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if state.base > mark {
+            return None;
+        }
+        Some(
+            state
+                .by_stream
+                .get(&stream_id)
+                .map(|places| {
+                    places
+                        .iter()
+                        .copied()
+                        .filter(|&(_, position)| position > mark && position <= head)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -165,7 +266,11 @@ static INDEXED_BACKWARD: LazyLock<String> = LazyLock::new(|| {
           AND position <= ?4 ORDER BY version DESC LIMIT ?3) ORDER BY position DESC"
     )
 });
-/// Events of one stream in the unindexed tail (positions after the mark).
+/// One event by its position (a tail event that [`TailView`] located).
+static BY_POSITION: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {EVENT_COLUMNS} FROM events WHERE position = ?1"));
+/// Events of one stream in the unindexed tail (positions after the mark), when the reader's
+/// snapshot is older than what [`TailView`] covers.
 static TAIL_FORWARD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 AND position <= ?5 \
@@ -234,17 +339,36 @@ fn read_in_snapshot(
         )
     };
     let tail = |limit: i64| {
-        let sql = if forward {
-            &*TAIL_FORWARD
-        } else {
-            &*TAIL_BACKWARD
+        let Some(mut places) = rs.tail.places(mark as u64, stream_id, visible as u64) else {
+            let sql = if forward {
+                &*TAIL_FORWARD
+            } else {
+                &*TAIL_BACKWARD
+            };
+            return rs.query_recorded(
+                conn,
+                sql,
+                params![mark, stream_id, from, limit, visible],
+                expected,
+            );
         };
-        rs.query_recorded(
-            conn,
-            sql,
-            params![mark, stream_id, from, limit, visible],
-            expected,
-        )
+        let from = from as u64;
+        places.retain(|&(version, _)| {
+            if forward {
+                version >= from
+            } else {
+                version <= from
+            }
+        });
+        if !forward {
+            places.reverse();
+        }
+        places.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut events = Vec::with_capacity(places.len());
+        for (_, position) in places {
+            events.extend(rs.query_recorded(conn, &BY_POSITION, params![position as i64], 1)?);
+        }
+        Ok(events)
     };
     // Versions grow with positions: forward the index comes first, backward the tail.
     let mut events = if forward { indexed(max)? } else { tail(max)? };
@@ -319,4 +443,57 @@ pub(crate) fn first_disagreement(
             "the stream index has an entry that matches no event",
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stream_id: i64, version: u64, position: u64) -> IndexEntry {
+        IndexEntry {
+            stream_id,
+            version,
+            position,
+        }
+    }
+
+    #[test]
+    fn the_view_shows_a_streams_places_up_to_the_head_after_the_readers_mark() {
+        let view = TailView::default();
+        view.reset(10);
+        view.publish(&[entry(1, 4, 11), entry(2, 1, 12), entry(1, 5, 13)]);
+        view.publish(&[entry(1, 6, 14)]);
+        assert_eq!(view.places(10, 1, 13), Some(vec![(4, 11), (5, 13)]));
+        assert_eq!(
+            view.places(10, 1, 20),
+            Some(vec![(4, 11), (5, 13), (6, 14)])
+        );
+        assert_eq!(view.places(10, 2, 20), Some(vec![(1, 12)]));
+        assert_eq!(view.places(10, 3, 20), Some(vec![]));
+        // A reader whose snapshot has a newer mark (a batch committed, the view not yet reset).
+        assert_eq!(view.places(13, 1, 20), Some(vec![(6, 14)]));
+    }
+
+    #[test]
+    fn a_failed_commit_is_taken_back_and_a_new_mark_sends_older_snapshots_to_the_log() {
+        let view = TailView::default();
+        view.reset(10);
+        view.publish(&[entry(1, 4, 11)]);
+        // The group of positions 12–13 failed to commit; the next reuses position 12.
+        view.publish(&[entry(1, 5, 12), entry(2, 1, 13)]);
+        view.forget_after(11);
+        view.publish(&[entry(3, 1, 12)]);
+        assert_eq!(view.places(10, 1, 20), Some(vec![(4, 11)]));
+        assert_eq!(view.places(10, 2, 20), Some(vec![]));
+        assert_eq!(view.places(10, 3, 20), Some(vec![(1, 12)]));
+        // An index batch up to 12 committed: the view starts again from there.
+        view.reset(12);
+        view.publish(&[entry(1, 5, 13)]);
+        assert_eq!(view.places(12, 1, 20), Some(vec![(5, 13)]));
+        assert_eq!(
+            view.places(10, 1, 20),
+            None,
+            "an older snapshot must scan the log"
+        );
+    }
 }

@@ -490,6 +490,7 @@ impl Writer {
         let outcomes = match outcomes.and_then(|o| {
             run_inline(&self.conn, st, mark.head)?;
             indexed = fill_stream_index(&self.conn, st)?;
+            st.unindexed.publish_from(mark.unindexed);
             // Before COMMIT: read models show the group as soon as it commits, and a barrier
             // taken from then on must wait for its flush.
             st.durable.note_committed(st.head);
@@ -518,6 +519,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; nothing of it was stored");
                 rollback(&self.conn);
+                st.unindexed.unpublish_after(mark.head);
                 st.reset_to(mark);
                 st.durable.note_committed(mark.head);
                 let msg = e.to_string();
