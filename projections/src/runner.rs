@@ -82,8 +82,12 @@ impl Feed for OpenedEvent {
         self.global_position
     }
     fn decode(&self) -> Result<Event, String> {
-        // Catch-up decodes every event up front (taking its values); this copy is a fallback.
-        decode_opened(&mut self.clone()).map_err(|e| e.to_string())
+        // Catch-up decodes every event up front, moving its opened values into the decoding;
+        // the values are gone here, so a second decoding would misread sealed fields.
+        Err(format!(
+            "event at position {} was not decoded before it was applied (a runner bug)",
+            self.global_position
+        ))
     }
     fn envelope<'a>(&'a self, event: &'a Event) -> Envelope<'a> {
         Envelope::opened(self, event)

@@ -52,12 +52,7 @@ const NOTES_BY_ID: &str =
 /// (at the end of the load, or at start-up after a crash during it), this copies its rows into
 /// the clustered layout in key order.
 fn create_notes(conn: &Connection) -> Result<(), ProjectionError> {
-    let layout: Option<String> = conn
-        .prepare_cached(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'timeline_notes'",
-        )?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+    let layout = notes_layout(conn)?;
     // Quoted as `ALTER TABLE … RENAME` writes the new name, so both ways give the same schema.
     let clustered = |name: &str| {
         format!(
@@ -79,6 +74,16 @@ fn create_notes(conn: &Connection) -> Result<(), ProjectionError> {
         ))?,
     }
     Ok(())
+}
+
+/// The `CREATE TABLE` of `timeline_notes`, if the table exists.
+fn notes_layout(conn: &Connection) -> Result<Option<String>, ProjectionError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'timeline_notes'",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?)
 }
 
 // A page reads a few neighbouring B-tree pages (the covering index, the notes clustered by
@@ -257,8 +262,15 @@ fn correct(
 
 /// Crypto-shredding reaches the read model too: every personal value of the resident goes.
 fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), ProjectionError> {
-    // During a bulk load the index is dropped; the scan below needs it.
+    // During a bulk load the index is dropped, and the notes have no key by resident; the
+    // scans below need both. The notes' index goes with the plain table at the end.
     conn.execute_batch(TIMELINE_BY_RESIDENT)?;
+    if notes_layout(conn)?.is_some_and(|sql| !sql.contains("WITHOUT ROWID")) {
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS timeline_notes_loading_by_resident \
+             ON timeline_notes (tenant, resident)",
+        )?;
+    }
     let rows: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2 \

@@ -546,3 +546,52 @@ fn a_bulk_load_fills_notes_in_log_order_and_create_clusters_them_again() {
     Timeline.begin_bulk(&w.h.conn).unwrap();
     assert!(notes_table(&w.h.conn).1);
 }
+
+#[test]
+fn an_erasure_during_a_bulk_load_reaches_the_plain_notes_table() {
+    let mut w = world();
+    let nurse = w.nurse.clone();
+    Timeline.begin_bulk(&w.h.conn).unwrap();
+    w.post(
+        &nurse,
+        NoteCategory::Visit,
+        &[InfoCategory::Health],
+        "血圧 150",
+        2,
+    );
+    w.h.apply(
+        ResidentErased {
+            resident_id: w.resident,
+            legal_basis: "保存期間満了".into(),
+            erased_by: nurse.member_id,
+        },
+        day(9),
+        actor(&nurse),
+    );
+    let bodies_left = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM timeline_notes WHERE body IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(notes_table(&w.h.conn).0.len(), 1);
+    assert_eq!(bodies_left(&w.h.conn), 0);
+    Timeline.create(&w.h.conn).unwrap();
+    assert!(notes_table(&w.h.conn).1);
+    assert_eq!(bodies_left(&w.h.conn), 0);
+    let loading_index: i64 = w
+        .h
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'timeline_notes_loading_by_resident'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        loading_index, 0,
+        "the loading index goes with the plain table"
+    );
+}

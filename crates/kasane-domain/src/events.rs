@@ -429,7 +429,21 @@ macro_rules! event_registry {
                     event_type: event_type.to_owned(),
                     detail: e.to_string(),
                 };
-                let (decoded, unused) = crate::personal::sealed::with_values(sealed, || {
+                // The store cut out one value per marker, wherever the marker is (also in a
+                // field this code does not know): the counts must agree.
+                if let crate::personal::sealed::SealedValues::Opened(values) = &sealed {
+                    let markers = crate::personal::sealed::markers_in(payload);
+                    if markers != values.len() {
+                        return Err(DecodeError::Payload {
+                            event_type: event_type.to_owned(),
+                            detail: format!(
+                                "the payload has {markers} $sealed markers for {} sealed values",
+                                values.len()
+                            ),
+                        });
+                    }
+                }
+                crate::personal::sealed::with_values(sealed, || {
                     match event_type {
                         $(stringify!($variant) if schema_version == $version => {
                             serde_json::from_str::<$variant>(payload).map(Event::$variant).map_err(payload_error)
@@ -439,15 +453,7 @@ macro_rules! event_registry {
                             Event::from_payload(event_type, schema_version, value)
                         }
                     }
-                });
-                let event = decoded?;
-                if unused > 0 {
-                    return Err(DecodeError::Payload {
-                        event_type: event_type.to_owned(),
-                        detail: format!("{unused} sealed values have no marker in the payload"),
-                    });
-                }
-                Ok(event)
+                })
             }
 
             /// The payload as JSON text (personal values marked `{"$personal": v}`).

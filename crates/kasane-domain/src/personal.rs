@@ -143,19 +143,33 @@ pub mod sealed {
         };
     }
 
-    /// Runs `decode` with `values` standing for the payload's markers; also returns how many
-    /// values it left unused (more than zero: the payload and its values do not belong
-    /// together).
-    pub fn with_values<R>(values: SealedValues, decode: impl FnOnce() -> R) -> (R, usize) {
+    /// Runs `decode` with `values` standing for the payload's markers. The values are gone
+    /// from the thread when it returns, even if `decode` panics.
+    pub fn with_values<R>(values: SealedValues, decode: impl FnOnce() -> R) -> R {
+        /// Puts the previous values back when dropped.
+        struct Restore(Option<Current>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(previous) = self.0.take() {
+                    CURRENT.with(|c| *c.borrow_mut() = previous);
+                }
+            }
+        }
         let taken = match &values {
             SealedValues::Opened(v) => vec![false; v.len()],
             SealedValues::Absent | SealedValues::Erased => Vec::new(),
         };
         let mine = Current { values, taken };
-        let previous = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), mine));
-        let result = decode();
-        let mine = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
-        (result, mine.taken.iter().filter(|t| !**t).count())
+        let _restore = Restore(Some(
+            CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), mine)),
+        ));
+        decode()
+    }
+
+    /// How many `{"$sealed": i}` markers a stored (canonical, compact) payload text holds,
+    /// wherever they are: in a string, the quotes of that text would be escaped.
+    pub fn markers_in(payload: &str) -> usize {
+        payload.matches("{\"$sealed\":").count()
     }
 
     /// The value a `{"$sealed": index}` marker stands for.

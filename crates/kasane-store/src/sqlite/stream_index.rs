@@ -294,22 +294,48 @@ pub(crate) fn read_stream(
     direction: ReadDirection,
     max: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    // Commits are visible before they are durable: stop at the durable head. Taken before
+    // the snapshot starts (at its first SELECT), so the snapshot holds every event up to it,
+    // as the tail's places from the writer's view may name any of them.
+    let visible = rs.visible_head();
     // One read transaction: the mark, the index and the tail must come from one snapshot.
     conn.execute_batch("BEGIN")?;
-    let result = read_in_snapshot(rs, conn, tenant, stream, from_version, direction, max);
+    let wanted = Wanted {
+        tenant,
+        stream,
+        from: from_version,
+        direction,
+        max,
+        visible,
+    };
+    let result = read_in_snapshot(rs, conn, &wanted);
     let _ = conn.execute_batch("COMMIT");
     result
+}
+
+/// What a stream read asks for, and the durable head it stops at.
+struct Wanted<'a> {
+    tenant: &'a str,
+    stream: &'a str,
+    from: i64,
+    direction: ReadDirection,
+    max: i64,
+    visible: i64,
 }
 
 fn read_in_snapshot(
     rs: &ReadSide,
     conn: &Connection,
-    tenant: &str,
-    stream: &str,
-    from: i64,
-    direction: ReadDirection,
-    max: i64,
+    wanted: &Wanted<'_>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    let &Wanted {
+        tenant,
+        stream,
+        from,
+        direction,
+        max,
+        visible,
+    } = wanted;
     let (stream_id, mark): (Option<i64>, i64) = conn
         .prepare_cached(
             "SELECT (SELECT stream_id FROM streams WHERE tenant = ?1 AND stream = ?2), \
@@ -322,8 +348,6 @@ fn read_in_snapshot(
         return Ok(Vec::new());
     };
     let expected = usize::try_from(max).unwrap_or(usize::MAX);
-    // Commits are visible before they are durable: stop at the durable head.
-    let visible = rs.visible_head();
     let forward = matches!(direction, ReadDirection::Forward);
     let indexed = |limit: i64| {
         let sql = if forward {
@@ -365,8 +389,20 @@ fn read_in_snapshot(
         }
         places.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let mut events = Vec::with_capacity(places.len());
-        for (_, position) in places {
-            events.extend(rs.query_recorded(conn, &BY_POSITION, params![position as i64], 1)?);
+        for (version, position) in places {
+            let found = rs
+                .query_recorded(conn, &BY_POSITION, params![position as i64], 1)?
+                .pop()
+                .filter(|e| {
+                    e.stream_version == version && e.stream == stream && e.tenant == tenant
+                });
+            let Some(event) = found else {
+                return Err(StoreError::Corrupt(format!(
+                    "the stream index's tail places version {version} of {tenant}/{stream} at \
+                     position {position}, where the log has no such event"
+                )));
+            };
+            events.push(event);
         }
         Ok(events)
     };
