@@ -174,29 +174,33 @@ pub mod sealed {
 
     /// The value a `{"$sealed": index}` marker stands for.
     pub(super) fn take<T: DeserializeOwned, E: de::Error>(index: usize) -> Result<Personal<T>, E> {
-        CURRENT.with(|c| {
+        // The value leaves the thread-local before it is decoded, so a decoding that meets
+        // another marker finds the state free.
+        let value = CURRENT.with(|c| {
             let mut current = c.borrow_mut();
             let Current { values, taken } = &mut *current;
             match values {
                 SealedValues::Absent => Err(E::custom(
                     "a sealed personal value was found outside a stored payload",
                 )),
-                SealedValues::Erased => Ok(Personal::Erased),
-                SealedValues::Opened(values) => {
-                    match taken.get_mut(index) {
-                        Some(t) if !*t => *t = true,
-                        _ => {
-                            return Err(E::custom(format!(
-                                "a $sealed marker points at a missing or reused value {index}"
-                            )));
-                        }
+                SealedValues::Erased => Ok(None),
+                SealedValues::Opened(values) => match taken.get_mut(index) {
+                    Some(t) if !*t => {
+                        *t = true;
+                        Ok(Some(values[index].take()))
                     }
-                    T::deserialize(values[index].take())
-                        .map(Personal::Known)
-                        .map_err(E::custom)
-                }
+                    _ => Err(E::custom(format!(
+                        "a $sealed marker points at a missing or reused value {index}"
+                    ))),
+                },
             }
-        })
+        })?;
+        match value {
+            None => Ok(Personal::Erased),
+            Some(value) => T::deserialize(value)
+                .map(Personal::Known)
+                .map_err(E::custom),
+        }
     }
 }
 
