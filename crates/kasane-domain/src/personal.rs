@@ -117,9 +117,6 @@ pub mod sealed {
     use serde::de::{self, DeserializeOwned};
     use std::cell::RefCell;
 
-    /// The JSON key of the marker the store leaves in place of a sealed value.
-    pub const SEALED_KEY: &str = "$sealed";
-
     /// What the `{"$sealed": i}` markers of one payload stand for.
     #[derive(Debug)]
     pub enum SealedValues {
