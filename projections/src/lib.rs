@@ -23,6 +23,7 @@ pub mod case_facts;
 pub mod codec;
 pub mod consents;
 pub mod directory;
+mod folding;
 pub mod household;
 pub mod kana;
 pub mod monthly;
@@ -34,7 +35,7 @@ pub mod runner;
 pub mod search;
 pub mod timeline;
 
-pub use projection::{Envelope, Projection, ProjectionError};
+pub use projection::{Envelope, MemoryFold, Projection, ProjectionError};
 
 #[cfg(test)]
 pub(crate) mod test_support;

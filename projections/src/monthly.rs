@@ -40,6 +40,8 @@ pub struct MonthlyAggregates {
     /// Counter increments of the batch being applied, per tenant, written by
     /// [`Projection::flush`].
     pending: Mutex<HashMap<String, HashMap<Counter, i64>>>,
+    /// A rebuild's counters and helper rows, folded in memory ([`crate::MemoryFold`]).
+    memory: Mutex<Option<Box<fold::Helpers>>>,
 }
 
 /// One row of `monthly_counts` within a tenant: month, metric and the dimension values
@@ -93,6 +95,7 @@ impl MonthlyAggregates {
         MonthlyAggregates {
             tz,
             pending: Mutex::new(HashMap::new()),
+            memory: Mutex::new(None),
         }
     }
 
@@ -100,14 +103,8 @@ impl MonthlyAggregates {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds one to a counter (written at the end of the batch).
-    fn bump(&self, tenant: &str, month: Month, metric: &'static str, d: [Dim; 4]) {
-        let mut pending = self.pending();
-        let counters = match pending.get_mut(tenant) {
-            Some(counters) => counters,
-            None => pending.entry(tenant.to_owned()).or_default(),
-        };
-        *counters.entry((month, metric, d)).or_default() += 1;
+    fn memory(&self) -> std::sync::MutexGuard<'_, Option<Box<fold::Helpers>>> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The month ("YYYY-MM") that instant `at` falls in, in this projection's zone.
@@ -169,54 +166,215 @@ const ADD: &str = "INSERT INTO monthly_counts (tenant, month, metric, d1, d2, d3
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
      ON CONFLICT (tenant, month, metric, d1, d2, d3, d4) DO UPDATE SET count = count + ?8";
 
-/// The current support areas of a resident as a JSON list (`[]` when unknown).
-fn areas_of(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<Dim, ProjectionError> {
-    let areas: Option<String> = conn
-        .prepare_cached("SELECT areas FROM monthly_residents WHERE tenant = ?1 AND resident = ?2")?
-        .query_row(params![tenant, resident.0.as_bytes()], |r| r.get(0))
-        .optional()?;
-    Ok(Dim::Text(areas.unwrap_or_else(|| "[]".into())))
+/// What counting an event needs to look up and keep besides the counters: members'
+/// professions, residents' support areas and referrals. `apply` keeps them in the helper
+/// tables ([`Tables`]); a rebuild's fold in memory ([`fold::Helpers`]).
+trait Helpers {
+    /// Adds one to a counter.
+    fn bump(&mut self, tenant: &str, month: Month, metric: &'static str, d: [Dim; 4]);
+    /// A member's agency and profession, as enrolled (again).
+    fn enrolled(
+        &mut self,
+        tenant: &str,
+        member: MemberId,
+        agency: AgencyId,
+        profession: &'static str,
+    ) -> Result<(), ProjectionError>;
+    /// The profession of a member (`unknown` when not enrolled in this tenant).
+    fn profession_of(&mut self, tenant: &str, member: MemberId) -> Result<Dim, ProjectionError>;
+    /// A resident's current support areas, as a JSON list.
+    fn set_areas(
+        &mut self,
+        tenant: &str,
+        resident: ResidentId,
+        areas: &str,
+    ) -> Result<(), ProjectionError>;
+    /// The current support areas of a resident as a JSON list (`[]` when unknown).
+    fn areas_of(&mut self, tenant: &str, resident: ResidentId) -> Result<Dim, ProjectionError>;
+    /// A referral made (the first one counts if its id comes again).
+    fn referral_made(
+        &mut self,
+        tenant: &str,
+        referral: ReferralId,
+        to: AgencyId,
+        made_at: i64,
+    ) -> Result<(), ProjectionError>;
+    /// Records when a referral was first answered (a later answer keeps the first).
+    fn answered(
+        &mut self,
+        tenant: &str,
+        referral: ReferralId,
+        at: i64,
+        month: Month,
+    ) -> Result<(), ProjectionError>;
+    /// The receiving agency of a referral, if the referral is known.
+    fn to_agency_of(
+        &mut self,
+        tenant: &str,
+        referral: ReferralId,
+    ) -> Result<Option<Dim>, ProjectionError>;
 }
 
-/// The receiving agency of a referral, if the referral is known.
-fn to_agency_of(
-    conn: &Connection,
+/// The helper tables, and the projection's counters of the batch.
+struct Tables<'a> {
+    conn: &'a Connection,
+    pending: &'a mut HashMap<String, HashMap<Counter, i64>>,
+}
+
+/// Adds one to a counter of `tenant` in `counters`.
+fn bump_into(
+    counters: &mut HashMap<String, HashMap<Counter, i64>>,
     tenant: &str,
-    referral: ReferralId,
-) -> Result<Option<Dim>, ProjectionError> {
-    let to: Option<Value> = conn
-        .prepare_cached(
-            "SELECT to_agency FROM monthly_referrals WHERE tenant = ?1 AND referral = ?2",
-        )?
-        .query_row(params![tenant, referral.0.as_bytes()], |r| r.get(0))
-        .optional()?;
-    match to {
-        None => Ok(None),
-        Some(Value::Blob(b)) => match <[u8; 16]>::try_from(b.as_slice()) {
-            Ok(id) => Ok(Some(Dim::Id(id))),
-            Err(_) => Err(ProjectionError::Corrupt(
-                "a referral's receiving agency is not an id".into(),
-            )),
-        },
-        Some(Value::Text(t)) => Ok(Some(Dim::Text(t))),
-        Some(other) => Err(ProjectionError::Corrupt(format!(
-            "a referral's receiving agency is {other:?}"
-        ))),
+    month: Month,
+    metric: &'static str,
+    d: [Dim; 4],
+) {
+    let of_tenant = match counters.get_mut(tenant) {
+        Some(of_tenant) => of_tenant,
+        None => counters.entry(tenant.to_owned()).or_default(),
+    };
+    *of_tenant.entry((month, metric, d)).or_default() += 1;
+}
+
+impl Helpers for Tables<'_> {
+    fn bump(&mut self, tenant: &str, month: Month, metric: &'static str, d: [Dim; 4]) {
+        bump_into(self.pending, tenant, month, metric, d);
+    }
+
+    fn enrolled(
+        &mut self,
+        tenant: &str,
+        member: MemberId,
+        agency: AgencyId,
+        profession: &'static str,
+    ) -> Result<(), ProjectionError> {
+        self.conn.prepare_cached(SET_MEMBER)?.execute(params![
+            tenant,
+            member.0.as_bytes(),
+            agency.0.as_bytes(),
+            profession
+        ])?;
+        Ok(())
+    }
+
+    fn profession_of(&mut self, tenant: &str, member: MemberId) -> Result<Dim, ProjectionError> {
+        let profession: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT profession FROM monthly_members WHERE tenant = ?1 AND member = ?2",
+            )?
+            .query_row(params![tenant, member.0.as_bytes()], |r| r.get(0))
+            .optional()?;
+        Ok(Dim::Text(profession.unwrap_or_else(|| UNKNOWN.into())))
+    }
+
+    fn set_areas(
+        &mut self,
+        tenant: &str,
+        resident: ResidentId,
+        areas: &str,
+    ) -> Result<(), ProjectionError> {
+        self.conn.prepare_cached(SET_AREAS)?.execute(params![
+            tenant,
+            resident.0.as_bytes(),
+            areas
+        ])?;
+        Ok(())
+    }
+
+    fn areas_of(&mut self, tenant: &str, resident: ResidentId) -> Result<Dim, ProjectionError> {
+        let areas: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT areas FROM monthly_residents WHERE tenant = ?1 AND resident = ?2",
+            )?
+            .query_row(params![tenant, resident.0.as_bytes()], |r| r.get(0))
+            .optional()?;
+        Ok(Dim::Text(areas.unwrap_or_else(|| NO_AREAS.into())))
+    }
+
+    fn referral_made(
+        &mut self,
+        tenant: &str,
+        referral: ReferralId,
+        to: AgencyId,
+        made_at: i64,
+    ) -> Result<(), ProjectionError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO monthly_referrals (tenant, referral, to_agency, made_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                tenant,
+                referral.0.as_bytes(),
+                to.0.as_bytes(),
+                made_at
+            ])?;
+        Ok(())
+    }
+
+    fn answered(
+        &mut self,
+        tenant: &str,
+        referral: ReferralId,
+        at: i64,
+        month: Month,
+    ) -> Result<(), ProjectionError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE monthly_referrals SET answered_at = ?3, answer_month = ?4 \
+                 WHERE tenant = ?1 AND referral = ?2 AND answered_at IS NULL",
+            )?
+            .execute(params![
+                tenant,
+                referral.0.as_bytes(),
+                at,
+                month_text(month)
+            ])?;
+        Ok(())
+    }
+
+    fn to_agency_of(
+        &mut self,
+        tenant: &str,
+        referral: ReferralId,
+    ) -> Result<Option<Dim>, ProjectionError> {
+        let to: Option<Value> = self
+            .conn
+            .prepare_cached(
+                "SELECT to_agency FROM monthly_referrals WHERE tenant = ?1 AND referral = ?2",
+            )?
+            .query_row(params![tenant, referral.0.as_bytes()], |r| r.get(0))
+            .optional()?;
+        match to {
+            None => Ok(None),
+            Some(Value::Blob(b)) => match <[u8; 16]>::try_from(b.as_slice()) {
+                Ok(id) => Ok(Some(Dim::Id(id))),
+                Err(_) => Err(ProjectionError::Corrupt(
+                    "a referral's receiving agency is not an id".into(),
+                )),
+            },
+            Some(Value::Text(t)) => Ok(Some(Dim::Text(t))),
+            Some(other) => Err(ProjectionError::Corrupt(format!(
+                "a referral's receiving agency is {other:?}"
+            ))),
+        }
     }
 }
 
-/// The profession of a member (`unknown` when not enrolled in this tenant).
-fn profession_of(
-    conn: &Connection,
-    tenant: &str,
-    member: MemberId,
-) -> Result<Dim, ProjectionError> {
-    let profession: Option<String> = conn
-        .prepare_cached("SELECT profession FROM monthly_members WHERE tenant = ?1 AND member = ?2")?
-        .query_row(params![tenant, member.0.as_bytes()], |r| r.get(0))
-        .optional()?;
-    Ok(Dim::Text(profession.unwrap_or_else(|| "unknown".into())))
-}
+/// A member's profession when the member is not enrolled in the tenant.
+const UNKNOWN: &str = "unknown";
+
+/// The support areas of a resident not registered in the tenant.
+const NO_AREAS: &str = "[]";
+
+const SET_MEMBER: &str = "INSERT INTO monthly_members (tenant, member, agency, profession) \
+    VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE \
+    SET agency = excluded.agency, profession = excluded.profession";
+
+const SET_AREAS: &str = "INSERT INTO monthly_residents (tenant, resident, areas) \
+    VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET areas = excluded.areas";
 
 impl Projection for MonthlyAggregates {
     fn name(&self) -> &'static str {
@@ -270,85 +428,115 @@ impl Projection for MonthlyAggregates {
     }
 
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError> {
+        let mut pending = self.pending();
+        self.count(
+            &mut Tables {
+                conn,
+                pending: &mut pending,
+            },
+            env,
+        )
+    }
+
+    fn flush(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        let pending = std::mem::take(&mut *self.pending());
+        add_counters(conn, pending)
+    }
+
+    fn discard(&self) {
+        self.pending().clear();
+    }
+
+    fn memory_fold(&self) -> Option<&dyn crate::MemoryFold> {
+        Some(self)
+    }
+}
+
+/// Adds every counter to its row of `monthly_counts`.
+fn add_counters(
+    conn: &Connection,
+    counters: HashMap<String, HashMap<Counter, i64>>,
+) -> Result<(), ProjectionError> {
+    if counters.is_empty() {
+        return Ok(());
+    }
+    let mut add = conn.prepare_cached(ADD)?;
+    for (tenant, counters) in counters {
+        for ((month, metric, [d1, d2, d3, d4]), n) in counters {
+            let month = month_text(month);
+            add.execute(params![tenant, month, metric, d1, d2, d3, d4, n])?;
+        }
+    }
+    Ok(())
+}
+
+impl MonthlyAggregates {
+    /// Counts one event: what `apply` does, with its lookups and helper rows in `helpers`.
+    fn count(&self, helpers: &mut dyn Helpers, env: &Envelope<'_>) -> Result<(), ProjectionError> {
         use Event as E;
         let (t, month) = (env.tenant, self.month(env.occurred_at));
         let none = Dim::none;
-        let bump = |metric: &'static str, d: [Dim; 4]| self.bump(t, month, metric, d);
-        let by_areas = |metric: &'static str, r: ResidentId| -> Result<(), ProjectionError> {
-            bump(metric, [areas_of(conn, t, r)?, none(), none(), none()]);
-            Ok(())
-        };
-        let by_referral = |metric: &'static str, r: ReferralId| -> Result<(), ProjectionError> {
-            if let Some(to) = to_agency_of(conn, t, r)? {
-                bump(metric, [to, none(), none(), none()]);
-            }
-            Ok(())
-        };
         match env.event {
             E::MemberEnrolled(e) => {
-                conn.prepare_cached(
-                    "INSERT INTO monthly_members (tenant, member, agency, profession) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE \
-                     SET agency = excluded.agency, profession = excluded.profession",
-                )?
-                .execute(params![
-                    t,
-                    e.member_id.0.as_bytes(),
-                    e.agency_id.0.as_bytes(),
-                    e.profession.as_str()
-                ])?;
+                helpers.enrolled(t, e.member_id, e.agency_id, e.profession.as_str())?;
             }
             E::ResidentRegistered(e) => {
                 let areas = json(&e.support_areas)?;
-                set_areas(conn, t, e.resident_id, &areas)?;
+                helpers.set_areas(t, e.resident_id, &areas)?;
                 let agency = Dim::id(&e.registered_by_agency.0);
-                bump(
+                helpers.bump(
+                    t,
+                    month,
                     "residents_registered",
                     [Dim::Text(areas), agency, none(), none()],
                 );
             }
             E::ResidentDetailsChanged(e) => {
                 if let Some(areas) = &e.support_areas {
-                    set_areas(conn, t, e.resident_id, &json(areas)?)?;
+                    helpers.set_areas(t, e.resident_id, &json(areas)?)?;
                 }
             }
             E::NotePosted(e) => {
                 let d = [
                     Dim::Name(e.category.as_str()),
-                    areas_of(conn, t, e.resident_id)?,
+                    helpers.areas_of(t, e.resident_id)?,
                     Dim::id(&e.author_agency.0),
-                    profession_of(conn, t, e.author)?,
+                    helpers.profession_of(t, e.author)?,
                 ];
-                bump("notes_posted", d);
+                helpers.bump(t, month, "notes_posted", d);
             }
-            E::CaseClosed(e) => by_areas("cases_closed", e.resident_id)?,
-            E::CaseReopened(e) => by_areas("cases_reopened", e.resident_id)?,
+            E::CaseClosed(e) => {
+                let d = [helpers.areas_of(t, e.resident_id)?, none(), none(), none()];
+                helpers.bump(t, month, "cases_closed", d);
+            }
+            E::CaseReopened(e) => {
+                let d = [helpers.areas_of(t, e.resident_id)?, none(), none(), none()];
+                helpers.bump(t, month, "cases_reopened", d);
+            }
             E::ReferralMade(e) => {
-                let (referral, at) = (e.referral_id.0.as_bytes(), micros(env.occurred_at));
-                let to = e.to_agency.0.as_bytes();
-                conn.prepare_cached(
-                    "INSERT INTO monthly_referrals (tenant, referral, to_agency, made_at) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![t, referral, to, at])?;
+                helpers.referral_made(t, e.referral_id, e.to_agency, micros(env.occurred_at))?;
                 let d = [
                     Dim::id(&e.from_agency.0),
                     Dim::id(&e.to_agency.0),
                     Dim::Name(e.urgency.as_str()),
                     none(),
                 ];
-                bump("referrals_made", d);
+                helpers.bump(t, month, "referrals_made", d);
             }
             E::ReferralAccepted(e) => {
-                first_answer(conn, env, &month_text(month), e.referral_id)?;
-                by_referral("referrals_accepted", e.referral_id)?;
+                helpers.answered(t, e.referral_id, micros(env.occurred_at), month)?;
+                by_referral(helpers, t, month, "referrals_accepted", e.referral_id)?;
             }
             E::ReferralDeclined(e) => {
-                first_answer(conn, env, &month_text(month), e.referral_id)?;
-                by_referral("referrals_declined", e.referral_id)?;
+                helpers.answered(t, e.referral_id, micros(env.occurred_at), month)?;
+                by_referral(helpers, t, month, "referrals_declined", e.referral_id)?;
             }
-            E::ReferralCompleted(e) => by_referral("referrals_completed", e.referral_id)?,
-            E::ReferralWithdrawn(e) => by_referral("referrals_withdrawn", e.referral_id)?,
+            E::ReferralCompleted(e) => {
+                by_referral(helpers, t, month, "referrals_completed", e.referral_id)?
+            }
+            E::ReferralWithdrawn(e) => {
+                by_referral(helpers, t, month, "referrals_withdrawn", e.referral_id)?
+            }
             E::SupportMeetingRecorded(e) => {
                 let d = [
                     Dim::Name(e.kind.as_str()),
@@ -356,18 +544,29 @@ impl Projection for MonthlyAggregates {
                     none(),
                     none(),
                 ];
-                bump("support_meetings", d);
+                helpers.bump(t, month, "support_meetings", d);
             }
-            E::ConsentGranted(e) => bump(
+            E::ConsentGranted(e) => helpers.bump(
+                t,
+                month,
                 "consents_granted",
                 [Dim::Name(e.method.as_str()), none(), none(), none()],
             ),
-            E::ConsentWithdrawn(_) => bump("consents_withdrawn", [none(), none(), none(), none()]),
-            E::BreakGlassInvoked(e) => bump(
+            E::ConsentWithdrawn(_) => helpers.bump(
+                t,
+                month,
+                "consents_withdrawn",
+                [none(), none(), none(), none()],
+            ),
+            E::BreakGlassInvoked(e) => helpers.bump(
+                t,
+                month,
                 "break_glass",
                 [Dim::id(&e.agency_id.0), none(), none(), none()],
             ),
-            E::NoteAcknowledged(e) => bump(
+            E::NoteAcknowledged(e) => helpers.bump(
+                t,
+                month,
                 "acknowledgements",
                 [Dim::id(&e.agency_id.0), none(), none(), none()],
             ),
@@ -378,66 +577,35 @@ impl Projection for MonthlyAggregates {
                     none(),
                     none(),
                 ];
-                bump("access_records", d);
+                helpers.bump(t, month, "access_records", d);
             }
             _ => {}
         }
         Ok(())
     }
-
-    fn flush(&self, conn: &Connection) -> Result<(), ProjectionError> {
-        let pending = std::mem::take(&mut *self.pending());
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let mut add = conn.prepare_cached(ADD)?;
-        for (tenant, counters) in pending {
-            for ((month, metric, [d1, d2, d3, d4]), n) in counters {
-                let month = month_text(month);
-                add.execute(params![tenant, month, metric, d1, d2, d3, d4, n])?;
-            }
-        }
-        Ok(())
-    }
-
-    fn discard(&self) {
-        self.pending().clear();
-    }
 }
 
-fn set_areas(
-    conn: &Connection,
+/// Counts a referral step by the referral's receiving agency (nothing for an unknown referral).
+fn by_referral(
+    helpers: &mut dyn Helpers,
     tenant: &str,
-    resident: ResidentId,
-    areas: &str,
-) -> Result<(), ProjectionError> {
-    conn.prepare_cached(
-        "INSERT INTO monthly_residents (tenant, resident, areas) VALUES (?1, ?2, ?3) \
-         ON CONFLICT DO UPDATE SET areas = excluded.areas",
-    )?
-    .execute(params![tenant, resident.0.as_bytes(), areas])?;
-    Ok(())
-}
-
-/// Records when a referral was first answered (a later answer keeps the first).
-fn first_answer(
-    conn: &Connection,
-    env: &Envelope<'_>,
-    month: &str,
+    month: Month,
+    metric: &'static str,
     referral: ReferralId,
 ) -> Result<(), ProjectionError> {
-    conn.prepare_cached(
-        "UPDATE monthly_referrals SET answered_at = ?3, answer_month = ?4 \
-         WHERE tenant = ?1 AND referral = ?2 AND answered_at IS NULL",
-    )?
-    .execute(params![
-        env.tenant,
-        referral.0.as_bytes(),
-        micros(env.occurred_at),
-        month
-    ])?;
+    if let Some(to) = helpers.to_agency_of(tenant, referral)? {
+        helpers.bump(
+            tenant,
+            month,
+            metric,
+            [to, Dim::none(), Dim::none(), Dim::none()],
+        );
+    }
     Ok(())
 }
+
+#[path = "monthly_fold.rs"]
+mod fold;
 
 /// Every count of one month: metric → its total and its breakdown per dimension.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -961,5 +1129,72 @@ mod tests {
             None,
         );
         insta::assert_json_snapshot!(report(&h, NOVEMBER));
+    }
+
+    #[test]
+    fn a_fold_in_memory_writes_exactly_what_applying_wrote() {
+        let mut h = town(chrono_tz::Asia::Tokyo);
+        note(&mut h, 1, NURSE, NoteCategory::Visit, day(2));
+        note(&mut h, 2, MANAGER, NoteCategory::Consultation, day(3));
+        // A member enrolled again, changed areas, a resident and a member never registered.
+        enroll(&mut h, NURSE, OFFICE, Profession::Physician);
+        let change = ResidentDetailsChanged {
+            resident_id: rid(2),
+            name: None,
+            kana: None,
+            birth_date: None,
+            address: None,
+            support_areas: Some(vec![SupportArea::Poverty]),
+        };
+        h.apply(change, day(4), None);
+        note(&mut h, 2, NURSE, NoteCategory::Visit, day(5));
+        note(
+            &mut h,
+            9,
+            MemberId(Uuid::from_u128(0xbad)),
+            NoteCategory::Visit,
+            day(5),
+        );
+        let a = refer(&mut h, 1, CLINIC, Urgency::Urgent, day(6));
+        let b = refer(&mut h, 2, OFFICE, Urgency::Routine, day(6));
+        accept(&mut h, 1, a, day(7));
+        accept(&mut h, 1, a, day(8)); // the first answer counts
+        let completed = ReferralCompleted {
+            resident_id: rid(1),
+            referral_id: a,
+            completed_by: NURSE,
+            outcome: text("完了"),
+        };
+        h.apply(completed, day(9), None);
+        let unknown = ReferralWithdrawn {
+            resident_id: rid(2),
+            referral_id: ReferralId(Uuid::from_u128(0xdead)),
+            withdrawn_by: MANAGER,
+            reason: "取り下げ".into(),
+        };
+        h.apply(unknown, day(9), None);
+        // Another tenant, and a month in another year.
+        h.tenant = "a-town".into();
+        enroll(&mut h, MANAGER, CLINIC, Profession::SocialWorker);
+        register(&mut h, 1, &[SupportArea::Child]);
+        note(&mut h, 1, MANAGER, NoteCategory::Visit, day(10));
+        let c = refer(&mut h, 1, OFFICE, Urgency::Soon, day(10));
+        accept(
+            &mut h,
+            1,
+            c,
+            Utc.with_ymd_and_hms(2027, 1, 5, 0, 0, 0).unwrap(),
+        );
+        let _ = b;
+
+        let monthly = MonthlyAggregates::default();
+        let applied = crate::test_support::dump(&h.conn, &monthly);
+        assert!(applied.iter().any(|r| r.contains("a-town")), "{applied:#?}");
+        assert!(
+            applied.iter().any(|r| r.contains("2027-01")),
+            "{applied:#?}"
+        );
+        let folded = crate::test_support::folded(&monthly, &h.log);
+        assert_eq!(crate::test_support::dump(&folded, &monthly), applied);
     }
 }

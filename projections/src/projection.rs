@@ -182,6 +182,12 @@ pub trait Projection: Send + Sync + 'static {
     /// Folds one event into the tables; events it does not care about are ignored.
     fn apply(&self, conn: &Connection, env: &Envelope<'_>) -> Result<(), ProjectionError>;
 
+    /// How a rebuild from position 0 may fold this projection in memory instead of through
+    /// [`Projection::apply`]: see [`MemoryFold`]. `None` (the default): it never does.
+    fn memory_fold(&self) -> Option<&dyn MemoryFold> {
+        None
+    }
+
     /// Writes what `apply` kept in memory for the batch (counters, say). The runner calls it
     /// after the last `apply` of a batch, in the same transaction and before the checkpoint.
     fn flush(&self, conn: &Connection) -> Result<(), ProjectionError> {
@@ -192,4 +198,29 @@ pub trait Projection: Send + Sync + 'static {
     /// Forgets what `apply` kept in memory since the last `flush` (the batch failed and is
     /// rolled back).
     fn discard(&self) {}
+}
+
+/// A projection's rebuild from position 0 folded in memory, off the SQLite writer, with its
+/// rows written once at the end in key order.
+///
+/// Worth it for tables clustered by a key the log visits at random (a resident's timeline):
+/// inserting rows as they come splits pages all over the table, and the single SQLite writer
+/// is what limits a rebuild. The runner folds on its reading stage, beside the writer, and
+/// keeps the projection's checkpoint at 0 until [`MemoryFold::write`] has written everything,
+/// in the same transaction as the checkpoint: a crash in between leaves empty tables at
+/// position 0, and the next catch-up starts the fold again.
+pub trait MemoryFold: Send + Sync {
+    /// Starts an empty fold, forgetting any earlier one.
+    fn begin(&self);
+
+    /// Folds one event (events come in log order); the result must be what
+    /// [`Projection::apply`] would have written. After an error the fold is abandoned.
+    fn fold(&self, env: &Envelope<'_>) -> Result<(), ProjectionError>;
+
+    /// Writes everything folded into the projection's tables (created and empty) and
+    /// forgets it; the runner then calls [`Projection::create`] for the indexes.
+    fn write(&self, conn: &Connection) -> Result<(), ProjectionError>;
+
+    /// Forgets the fold (the rebuild failed or stopped).
+    fn abandon(&self);
 }

@@ -21,7 +21,7 @@ impl Default for ProjectionSettings {
 pub fn all(settings: &ProjectionSettings) -> Vec<Box<dyn Projection>> {
     vec![
         Box::new(crate::case_facts::CaseFacts),
-        Box::new(crate::timeline::Timeline),
+        Box::new(crate::timeline::Timeline::default()),
         Box::new(crate::care_team::CareTeam),
         Box::new(crate::consents::Consents),
         Box::new(crate::directory::DirectoryProjection),

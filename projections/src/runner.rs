@@ -13,6 +13,7 @@ use kasane_domain::Event;
 use kasane_store::{EventStore, InlineHook, InlineProjector, OpenedEvent, RecordedEvent};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::folding::{MemoryFolds, fold_of};
 use crate::projection::decode_opened;
 use crate::{Envelope, Projection, ProjectionError};
 
@@ -118,6 +119,8 @@ pub struct ProjectionRunner {
     conn: Arc<Mutex<Option<Connection>>>,
     /// From how many events behind a catch-up checkpoints on a thread of its own.
     background_checkpoints_from: u64,
+    /// One catch-up at a time: two would fold the same projections in memory at once.
+    catching_up: Arc<tokio::sync::Mutex<()>>,
 }
 
 const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -136,6 +139,7 @@ impl ProjectionRunner {
             projections: Arc::new(projections),
             conn: Arc::new(Mutex::new(None)),
             background_checkpoints_from: BACKGROUND_CHECKPOINTS_FROM,
+            catching_up: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -241,12 +245,15 @@ impl ProjectionRunner {
     /// blocking thread), and applying (on the runner's connection), with a bounded queue of
     /// decoded batches between them. A projection that starts from position 0 is bulk-loaded:
     /// [`Projection::begin_bulk`] first, [`Projection::create`] at the end (building its
-    /// bulk indexes in one sorted pass), whether or not the catch-up succeeded.
+    /// bulk indexes in one sorted pass), whether or not the catch-up succeeded. One that has a
+    /// [`crate::MemoryFold`] is folded on the reading stage instead and written at the end.
+    /// Catch-ups of one runner take turns.
     pub async fn catch_up(
         &self,
         store: &dyn EventStore,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<u64, ProjectionError> {
+        let _turn = self.catching_up.lock().await;
         // Up to the committed head, not the durable one: these tables commit into the same
         // log, and a projection that trailed by a flush could never rejoin the inline path
         // under steady load.
@@ -256,23 +263,20 @@ impl ProjectionRunner {
             on_progress(head, head);
             return Ok(head);
         }
-        let bulk = self.begin_bulk()?;
+        let (bulk, folds) = self.begin_bulk()?;
+        let folds = Arc::new(folds);
         // A long catch-up writes GBs: copying them into the database file (and its fsyncs)
         // would otherwise fall to the applying thread at each commit. The guard hands
         // checkpoints back to that connection when it is dropped, even if this future is.
         let checkpoints = (head - from >= self.background_checkpoints_from)
             .then(|| BackgroundCheckpoints::start(self))
             .flatten();
-        let result = self.pipeline(store, from, head, on_progress).await;
+        let result = self.pipeline(store, from, head, &folds, on_progress).await;
+        let restored = bulk.then(|| self.end_bulk(&folds));
         drop(checkpoints);
-        if bulk {
-            let restored = self.end_bulk();
-            let reached = result?;
-            restored?;
-            Ok(reached)
-        } else {
-            result
-        }
+        let reached = result?;
+        restored.transpose()?;
+        Ok(reached)
     }
 
     /// Reads and decodes batches after `from` (up to `head`) into a queue while the batches
@@ -284,9 +288,13 @@ impl ProjectionRunner {
         store: &dyn EventStore,
         from: u64,
         head: u64,
+        folds: &Arc<MemoryFolds>,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<u64, ProjectionError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Decoded>(READ_AHEAD_BATCHES);
+        // Reading a batch (on the store's reader) and decoding the one before (on a blocking
+        // thread) overlap.
+        let (read_tx, mut read_rx) = tokio::sync::mpsc::channel::<Vec<OpenedEvent>>(2);
         let reader = async move {
             let mut after = from;
             while after < head {
@@ -299,9 +307,24 @@ impl ProjectionRunner {
                     .into_iter()
                     .filter(|e| e.global_position <= head)
                     .collect();
-                let decoded = tokio::task::spawn_blocking(move || Decoded::decode(batch))
-                    .await
-                    .map_err(|e| ProjectionError::Corrupt(format!("decoding task failed: {e}")))?;
+                if read_tx.send(batch).await.is_err() {
+                    break; // the decoding stage stopped
+                }
+            }
+            Ok::<(), ProjectionError>(())
+        };
+        let decoder = async move {
+            while let Some(batch) = read_rx.recv().await {
+                let folds = Arc::clone(folds);
+                let decoded = tokio::task::spawn_blocking(move || {
+                    let decoded = Decoded::decode(batch);
+                    if !folds.is_empty() {
+                        folds.fold(&decoded.events, &decoded.decoded);
+                    }
+                    decoded
+                })
+                .await
+                .map_err(|e| ProjectionError::Corrupt(format!("decoding task failed: {e}")))?;
                 if tx.send(decoded).await.is_err() {
                     break; // the applying stage stopped (its error is reported)
                 }
@@ -322,8 +345,9 @@ impl ProjectionRunner {
                 {
                     let mut batch = std::mem::take(&mut pending);
                     let runner = self.clone();
+                    let folds = Arc::clone(folds);
                     let (batch, reached) = tokio::task::spawn_blocking(move || {
-                        let reached = runner.apply_catch_up(&mut batch);
+                        let reached = runner.apply_catch_up(&mut batch, &folds);
                         (batch, reached)
                     })
                     .await
@@ -338,50 +362,114 @@ impl ProjectionRunner {
                 }
             }
         };
-        let (read, applied) = tokio::join!(reader, applier);
+        let (read, decoded, applied) = tokio::join!(reader, decoder, applier);
         let applied = applied?;
         read?;
+        decoded?;
         Ok(applied)
     }
 
-    fn apply_catch_up(&self, batch: &mut Decoded) -> Result<u64, ProjectionError> {
+    fn apply_catch_up(
+        &self,
+        batch: &mut Decoded,
+        folds: &MemoryFolds,
+    ) -> Result<u64, ProjectionError> {
         let projections = Arc::clone(&self.projections);
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            apply_decoded(&tx, &projections, &batch.events, &mut batch.decoded, None)?;
+            let skip = |i: usize| folds.contains(i);
+            apply_decoded(
+                &tx,
+                &projections,
+                &batch.events,
+                &mut batch.decoded,
+                None,
+                &skip,
+            )?;
             tx.commit()?;
             Ok(batch.events.last().map(|e| e.global_position).unwrap_or(0))
         })
     }
 
     /// Readies every projection that is at position 0 (about to be filled from the whole log)
-    /// for a bulk load ([`Projection::begin_bulk`]); true if there was any.
-    fn begin_bulk(&self) -> Result<bool, ProjectionError> {
+    /// for a bulk load ([`Projection::begin_bulk`]), and starts the memory folds of those that
+    /// have one (their tables emptied, to be written at the end); true if there was any.
+    fn begin_bulk(&self) -> Result<(bool, MemoryFolds), ProjectionError> {
         let projections = Arc::clone(&self.projections);
-        self.with_conn(|conn| {
+        let (any, memory) = self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let checkpoints = read_checkpoints(&tx, &projections)?;
-            let mut any = false;
-            for (p, (_, version, position, _)) in projections.iter().zip(&checkpoints) {
+            let (mut any, mut memory) = (false, Vec::new());
+            for (i, (p, (_, version, position, _))) in
+                projections.iter().zip(&checkpoints).enumerate()
+            {
                 if *position == 0 && *version == p.version() {
                     p.begin_bulk(&tx)?;
                     any = true;
+                    if p.memory_fold().is_some() {
+                        for table in p.tables() {
+                            tx.execute_batch(&format!("DELETE FROM \"{table}\""))?;
+                        }
+                        memory.push(i);
+                    }
                 }
             }
             tx.commit()?;
-            Ok(any)
-        })
+            Ok((any, memory))
+        })?;
+        Ok((any, MemoryFolds::begin(projections, memory)))
     }
 
-    /// Brings every projection's tables back to their query layout (after a bulk load).
-    fn end_bulk(&self) -> Result<(), ProjectionError> {
+    /// Brings every projection's tables back to their query layout (after a bulk load), and
+    /// writes each memory fold with its checkpoint, one transaction each (a fold that failed
+    /// records its error instead, and stays at position 0).
+    fn end_bulk(&self, folds: &MemoryFolds) -> Result<(), ProjectionError> {
         let projections = Arc::clone(&self.projections);
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for p in projections.iter() {
-                p.create(&tx)?;
+            for (i, p) in projections.iter().enumerate() {
+                if !folds.contains(i) {
+                    p.create(&tx)?;
+                }
             }
             tx.commit()?;
+            for (i, state) in folds.states() {
+                let p = &projections[i];
+                let fold = fold_of(&projections, i);
+                let mut error = state.failed.clone();
+                if error.is_none() && state.folded_to > 0 {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let written = fold.write(&tx).and_then(|()| {
+                        p.create(&tx)?;
+                        tx.execute(
+                            "UPDATE projection_checkpoints SET position = ?2, error = NULL \
+                             WHERE name = ?1",
+                            params![p.name(), state.folded_to as i64],
+                        )?;
+                        Ok(())
+                    });
+                    match written {
+                        Ok(()) => tx.commit()?,
+                        Err(e) => {
+                            drop(tx); // rolled back: nothing of the fold stays
+                            tracing::warn!(projection = p.name(), error = %e, "projection failed; it stays at position 0");
+                            error = Some(format!("[{}] {e}", e.code()));
+                        }
+                    }
+                }
+                fold.abandon();
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                p.create(&tx)?;
+                if let Some(error) = &error {
+                    tx.execute(
+                        "UPDATE projection_checkpoints SET error = ?2 WHERE name = ?1",
+                        params![p.name(), error],
+                    )?;
+                }
+                tx.commit()?;
+                folds.settle(i);
+            }
             Ok(())
         })
     }
@@ -605,7 +693,9 @@ pub fn apply_batch(
     require_at: Option<u64>,
 ) -> Result<(), ProjectionError> {
     let mut decoded: Vec<Option<Result<Event, String>>> = (0..events.len()).map(|_| None).collect();
-    apply_decoded(conn, projections, events, &mut decoded, require_at)
+    apply_decoded(conn, projections, events, &mut decoded, require_at, &|_| {
+        false
+    })
 }
 
 /// [`apply_batch`] with `decoded[i]` holding the decoded `events[i]` where it is known
@@ -616,6 +706,7 @@ fn apply_decoded(
     events: &[impl Feed],
     decoded: &mut [Option<Result<Event, String>>],
     require_at: Option<u64>,
+    skip: &dyn Fn(usize) -> bool,
 ) -> Result<(), ProjectionError> {
     let Some(last) = events.last().map(|e| e.position()) else {
         return Ok(());
@@ -624,9 +715,11 @@ fn apply_decoded(
     let mut set_checkpoint = conn.prepare_cached(
         "UPDATE projection_checkpoints SET position = ?2, error = NULL WHERE name = ?1",
     )?;
-    for (p, (_, version, checkpoint, _)) in projections.iter().zip(&checkpoints) {
-        if *version != p.version() {
-            continue; // not prepared (or being reset): catch-up after prepare fills it
+    for (i, (p, (_, version, checkpoint, _))) in projections.iter().zip(&checkpoints).enumerate() {
+        if *version != p.version() || skip(i) {
+            // Not prepared (or being reset): catch-up after prepare fills it. Or folded in
+            // memory by this catch-up.
+            continue;
         }
         let take = match require_at {
             Some(h) => *checkpoint == h,

@@ -16,6 +16,10 @@ pub struct Harness {
     projections: Vec<Box<dyn Projection>>,
     position: u64,
     versions: std::collections::HashMap<String, u64>,
+    /// The tenant of the events applied from now on ([`TENANT`] at first).
+    pub tenant: String,
+    /// Every event applied, in order, as the log would hold it.
+    pub log: Vec<(RecordedEvent, Event)>,
 }
 
 /// Day `d` of November 2026 at 09:00 UTC.
@@ -35,6 +39,8 @@ impl Harness {
             projections,
             position: 0,
             versions: Default::default(),
+            tenant: TENANT.into(),
+            log: Vec::new(),
         }
     }
 
@@ -49,11 +55,14 @@ impl Harness {
         let event = event.into();
         self.position += 1;
         let stream = event.stream();
-        let version = self.versions.entry(stream.clone()).or_default();
+        let version = self
+            .versions
+            .entry(format!("{}/{stream}", self.tenant))
+            .or_default();
         *version += 1;
         let recorded = RecordedEvent {
             event_id: Uuid::now_v7(),
-            tenant: TENANT.into(),
+            tenant: self.tenant.clone(),
             stream,
             stream_version: *version,
             global_position: self.position,
@@ -74,6 +83,59 @@ impl Harness {
             p.apply(&self.conn, &env).unwrap();
             p.flush(&self.conn).unwrap();
         }
+        self.log.push((recorded, event));
         self.position
     }
+}
+
+/// Every row of `projection`'s tables as text, and the SQL of its tables and indexes: what a
+/// fold in memory must reproduce.
+pub fn dump(conn: &Connection, projection: &dyn Projection) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in projection.tables() {
+        let mut schema = conn
+            .prepare("SELECT type || ' ' || name || ': ' || sql FROM sqlite_master WHERE tbl_name = ?1 ORDER BY name")
+            .unwrap();
+        out.extend(
+            schema
+                .query_map([table], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap),
+        );
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                (0..columns)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|cells| format!("{table}: {}", cells.join("|")))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        // Rowid tables come out in insertion order; the rows, not their order, must match.
+        rows.sort();
+        out.extend(rows);
+    }
+    out
+}
+
+/// `log` folded in memory by `projection` and written into a fresh database.
+pub fn folded(projection: &dyn Projection, log: &[(RecordedEvent, Event)]) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    projection.create(&conn).unwrap();
+    let fold = projection
+        .memory_fold()
+        .expect("the projection folds in memory");
+    fold.begin();
+    for (recorded, event) in log {
+        fold.fold(&Envelope::new(recorded, event)).unwrap();
+    }
+    fold.write(&conn).unwrap();
+    projection.create(&conn).unwrap();
+    conn
 }

@@ -7,6 +7,7 @@
 //! T ([`crate::case_facts::load`]). Each entry carries the basis on which it was shown.
 
 use chrono::{DateTime, Utc};
+use kasane_domain::events::NotePosted;
 use kasane_domain::personal::{ERASED_KEY, PERSONAL_KEY};
 use kasane_domain::vocab::{InfoCategory, NoteCategory};
 use kasane_domain::{
@@ -21,82 +22,38 @@ use crate::page::{MAX_PAGE, cursor, parse_cursor};
 use crate::{Envelope, Projection, ProjectionError};
 
 /// The projection behind [`timeline`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Timeline;
+#[derive(Debug, Default)]
+pub struct Timeline {
+    /// A rebuild's rows, folded in memory ([`crate::MemoryFold`]).
+    fold: fold::TimelineFold,
+}
 
-const TABLES: &[&str] = &["timeline", "timeline_notes", "timeline_note_bodies"];
+#[path = "timeline_fold.rs"]
+mod fold;
 
-/// Every column of a timeline row but its payload, in page order: a page scans this index
-/// alone (a few neighbouring pages) and fetches a payload only for an entry it returns that
-/// has one. It is a bulk index ([`Projection::bulk_indexes`]), so a rebuild appends the rows in
-/// log order and sorts the index once at the end.
-const TIMELINE_BY_RESIDENT: &str = "CREATE INDEX IF NOT EXISTS timeline_by_resident ON timeline \
-    (tenant, resident, position, stream_version, kind, recorded_at, occurred_at, actor_member, \
-    actor_agency, note_position)";
-
-/// The columns of `timeline_notes`.
-const NOTE_COLUMNS: &str = "tenant TEXT NOT NULL, resident BLOB NOT NULL, \
-    posted_position INTEGER NOT NULL, note_id BLOB NOT NULL, posted_at INTEGER NOT NULL, \
-    posted_recorded_at INTEGER NOT NULL, author BLOB NOT NULL, author_agency BLOB NOT NULL, \
-    category TEXT NOT NULL, info_categories TEXT NOT NULL, describes_at INTEGER NOT NULL, \
-    redacted_at INTEGER, redacted_recorded_at INTEGER, body TEXT, corrected_recorded_at INTEGER";
+const TABLES: &[&str] = &[
+    "timeline",
+    "timeline_payloads",
+    "timeline_notes",
+    "timeline_note_bodies",
+];
 
 /// How corrections, redactions and acknowledgements find a note's row.
 const NOTES_BY_ID: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS timeline_notes_by_id ON timeline_notes (note_id);";
 
-/// Creates `timeline_notes` clustered by resident, the layout pages read (see below). A
-/// rebuild from 0 fills a plain table in log order instead ([`Projection::begin_bulk`]):
-/// notes arrive for residents at random, and inserting them into the clustered table split
-/// pages all over it and rewrote most of them at every commit. Finding that plain table here
-/// (at the end of the load, or at start-up after a crash during it), this copies its rows into
-/// the clustered layout in key order.
-fn create_notes(conn: &Connection) -> Result<(), ProjectionError> {
-    let layout = notes_layout(conn)?;
-    // Quoted as `ALTER TABLE … RENAME` writes the new name, so both ways give the same schema.
-    let clustered = |name: &str| {
-        format!(
-            "CREATE TABLE \"{name}\" ({NOTE_COLUMNS}, \
-             PRIMARY KEY (tenant, resident, posted_position)) WITHOUT ROWID;"
-        )
-    };
-    match layout {
-        None => conn.execute_batch(&format!("{} {NOTES_BY_ID}", clustered("timeline_notes")))?,
-        Some(sql) if sql.contains("WITHOUT ROWID") => conn.execute_batch(NOTES_BY_ID)?,
-        Some(_) => conn.execute_batch(&format!(
-            "{} \
-             INSERT INTO timeline_notes_clustered SELECT * FROM timeline_notes \
-             ORDER BY tenant, resident, posted_position; \
-             DROP TABLE timeline_notes; \
-             ALTER TABLE timeline_notes_clustered RENAME TO timeline_notes; \
-             {NOTES_BY_ID}",
-            clustered("timeline_notes_clustered")
-        ))?,
-    }
-    Ok(())
-}
-
-/// The `CREATE TABLE` of `timeline_notes`, if the table exists.
-fn notes_layout(conn: &Connection) -> Result<Option<String>, ProjectionError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'timeline_notes'",
-        )?
-        .query_row([], |r| r.get(0))
-        .optional()?)
-}
-
-// A page reads a few neighbouring B-tree pages (the covering index, the notes clustered by
+// A page reads a few neighbouring B-tree pages (the entries and the notes, both clustered by
 // resident) instead of one page per entry. This matters because a reader's page cache is
 // emptied whenever another connection commits (SQLite's WAL mode): on almost every request
-// under load.
+// under load. The log visits residents at random, so a rebuild folds the rows in memory and
+// writes them in key order at the end (`fold`).
 impl Projection for Timeline {
     fn name(&self) -> &'static str {
         "timeline"
     }
 
     fn version(&self) -> String {
-        "6".into()
+        "7".into()
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -106,9 +63,9 @@ impl Projection for Timeline {
     fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS timeline (
-                position INTEGER PRIMARY KEY,
                 tenant TEXT NOT NULL,
                 resident BLOB NOT NULL,
+                position INTEGER NOT NULL,
                 stream_version INTEGER NOT NULL,
                 kind TEXT NOT NULL,
                 recorded_at INTEGER NOT NULL,
@@ -116,8 +73,30 @@ impl Projection for Timeline {
                 actor_member BLOB,
                 actor_agency BLOB,
                 note_position INTEGER,
-                payload TEXT
+                PRIMARY KEY (tenant, resident, position)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS timeline_payloads (
+                position INTEGER PRIMARY KEY,
+                payload TEXT NOT NULL
             );
+            CREATE TABLE IF NOT EXISTS timeline_notes (
+                tenant TEXT NOT NULL,
+                resident BLOB NOT NULL,
+                posted_position INTEGER NOT NULL,
+                note_id BLOB NOT NULL,
+                posted_at INTEGER NOT NULL,
+                posted_recorded_at INTEGER NOT NULL,
+                author BLOB NOT NULL,
+                author_agency BLOB NOT NULL,
+                category TEXT NOT NULL,
+                info_categories TEXT NOT NULL,
+                describes_at INTEGER NOT NULL,
+                redacted_at INTEGER,
+                redacted_recorded_at INTEGER,
+                body TEXT,
+                corrected_recorded_at INTEGER,
+                PRIMARY KEY (tenant, resident, posted_position)
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS timeline_note_bodies (
                 note_id BLOB NOT NULL,
                 position INTEGER NOT NULL,
@@ -126,24 +105,7 @@ impl Projection for Timeline {
                 PRIMARY KEY (note_id, position)
             ) WITHOUT ROWID;",
         )?;
-        conn.execute_batch(TIMELINE_BY_RESIDENT)?;
-        create_notes(conn)
-    }
-
-    fn bulk_indexes(&self) -> &'static [&'static str] {
-        &["timeline_by_resident"]
-    }
-
-    fn begin_bulk(&self, conn: &Connection) -> Result<(), ProjectionError> {
-        conn.execute_batch("DROP INDEX IF EXISTS timeline_by_resident")?;
-        let empty = !conn
-            .prepare_cached("SELECT 1 FROM timeline_notes LIMIT 1")?
-            .exists([])?;
-        if empty {
-            conn.execute_batch(&format!(
-                "DROP TABLE timeline_notes; CREATE TABLE timeline_notes ({NOTE_COLUMNS}); {NOTES_BY_ID}"
-            ))?;
-        }
+        conn.execute_batch(NOTES_BY_ID)?;
         Ok(())
     }
 
@@ -156,49 +118,43 @@ impl Projection for Timeline {
             (_, Some(note)) => Some(posted_position(conn, note)?),
             (_, None) => None,
         };
-        conn.prepare_cached(
-            "INSERT INTO timeline (tenant, resident, position, stream_version, kind, recorded_at, \
-             occurred_at, actor_member, actor_agency, note_position, payload) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?
-        .execute(params![
+        let row = EntryRow::of(env, resident, note_position);
+        conn.prepare_cached(INSERT_ENTRY)?.execute(params![
             env.tenant,
-            resident.0.as_bytes(),
-            env.position as i64,
-            env.stream_version as i64,
-            env.event.event_type(),
-            micros(env.recorded_at),
-            micros(env.occurred_at),
-            env.actor.map(|a| *a.member.as_bytes()),
-            env.actor.map(|a| *a.agency.as_bytes()),
-            note_position,
-            // A note entry is shown through its note's row (facts, body as of T), not its payload.
-            match note {
-                Some(_) => None,
-                None => Some(env.event.to_payload_string()),
-            },
+            row.resident,
+            row.position,
+            row.stream_version,
+            row.kind,
+            row.recorded_at,
+            row.occurred_at,
+            row.actor_member,
+            row.actor_agency,
+            row.note_position
         ])?;
+        // A note entry is shown through its note's row (facts, body as of T), not its payload.
+        if note.is_none() {
+            conn.prepare_cached(INSERT_PAYLOAD)?
+                .execute(params![row.position, env.event.to_payload_string()])?;
+        }
         match env.event {
             Event::NotePosted(e) => {
-                conn.prepare_cached(
-                    "INSERT INTO timeline_notes (tenant, resident, posted_position, note_id, \
-                     posted_at, posted_recorded_at, author, author_agency, category, \
-                     info_categories, describes_at, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?
-                .execute(params![
+                let row = NoteRow::posted(env, e)?;
+                conn.prepare_cached(INSERT_NOTE)?.execute(params![
                     env.tenant,
-                    resident.0.as_bytes(),
-                    env.position as i64,
-                    e.note_id.0.as_bytes(),
-                    micros(env.occurred_at),
-                    micros(env.recorded_at),
-                    e.author.0.as_bytes(),
-                    e.author_agency.0.as_bytes(),
-                    name_of(&e.category),
-                    json(&e.info_categories)?,
-                    micros(e.describes_at),
-                    e.body.known(),
+                    row.resident,
+                    row.posted_position,
+                    row.note_id,
+                    row.posted_at,
+                    row.posted_recorded_at,
+                    row.author,
+                    row.author_agency,
+                    row.category,
+                    row.info_categories,
+                    row.describes_at,
+                    row.redacted_at,
+                    row.redacted_recorded_at,
+                    row.body,
+                    row.corrected_recorded_at,
                 ])?;
             }
             Event::NoteCorrected(e) => correct(conn, env, e.note_id, e.body.known())?,
@@ -218,6 +174,94 @@ impl Projection for Timeline {
         }
         Ok(())
     }
+
+    fn memory_fold(&self) -> Option<&dyn crate::MemoryFold> {
+        Some(&self.fold)
+    }
+}
+
+const INSERT_ENTRY: &str = "INSERT INTO timeline (tenant, resident, position, stream_version, \
+    kind, recorded_at, occurred_at, actor_member, actor_agency, note_position) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+const INSERT_PAYLOAD: &str = "INSERT INTO timeline_payloads (position, payload) VALUES (?1, ?2)";
+
+const INSERT_NOTE: &str = "INSERT INTO timeline_notes (tenant, resident, posted_position, \
+    note_id, posted_at, posted_recorded_at, author, author_agency, category, info_categories, \
+    describes_at, redacted_at, redacted_recorded_at, body, corrected_recorded_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+const INSERT_BODY: &str = "INSERT OR IGNORE INTO timeline_note_bodies \
+    (note_id, position, recorded_at, body) VALUES (?1, ?2, ?3, ?4)";
+
+/// A `timeline` row but its tenant, as `apply` and the memory fold both write it.
+#[derive(Debug)]
+struct EntryRow {
+    resident: [u8; 16],
+    position: i64,
+    stream_version: i64,
+    kind: &'static str,
+    recorded_at: i64,
+    occurred_at: i64,
+    actor_member: Option<[u8; 16]>,
+    actor_agency: Option<[u8; 16]>,
+    note_position: Option<i64>,
+}
+
+impl EntryRow {
+    fn of(env: &Envelope<'_>, resident: ResidentId, note_position: Option<i64>) -> Self {
+        EntryRow {
+            resident: *resident.0.as_bytes(),
+            position: env.position as i64,
+            stream_version: env.stream_version as i64,
+            kind: env.event.event_type(),
+            recorded_at: micros(env.recorded_at),
+            occurred_at: micros(env.occurred_at),
+            actor_member: env.actor.map(|a| *a.member.as_bytes()),
+            actor_agency: env.actor.map(|a| *a.agency.as_bytes()),
+            note_position,
+        }
+    }
+}
+
+/// A `timeline_notes` row but its tenant, as posted.
+#[derive(Debug)]
+struct NoteRow {
+    resident: [u8; 16],
+    posted_position: i64,
+    note_id: [u8; 16],
+    posted_at: i64,
+    posted_recorded_at: i64,
+    author: [u8; 16],
+    author_agency: [u8; 16],
+    category: String,
+    info_categories: String,
+    describes_at: i64,
+    redacted_at: Option<i64>,
+    redacted_recorded_at: Option<i64>,
+    body: Option<String>,
+    corrected_recorded_at: Option<i64>,
+}
+
+impl NoteRow {
+    fn posted(env: &Envelope<'_>, e: &NotePosted) -> Result<Self, ProjectionError> {
+        Ok(NoteRow {
+            resident: *e.resident_id.0.as_bytes(),
+            posted_position: env.position as i64,
+            note_id: *e.note_id.0.as_bytes(),
+            posted_at: micros(env.occurred_at),
+            posted_recorded_at: micros(env.recorded_at),
+            author: *e.author.0.as_bytes(),
+            author_agency: *e.author_agency.0.as_bytes(),
+            category: name_of(&e.category),
+            info_categories: json(&e.info_categories)?,
+            describes_at: micros(e.describes_at),
+            redacted_at: None,
+            redacted_recorded_at: None,
+            body: e.body.known().cloned(),
+            corrected_recorded_at: None,
+        })
+    }
 }
 
 /// Where `note` was posted: the key of its `timeline_notes` row.
@@ -225,7 +269,12 @@ fn posted_position(conn: &Connection, note: NoteId) -> Result<i64, ProjectionErr
     conn.prepare_cached("SELECT posted_position FROM timeline_notes WHERE note_id = ?1")?
         .query_row(params![note.0.as_bytes()], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| ProjectionError::Corrupt(format!("the timeline has no note {}", note.0)))
+        .ok_or_else(|| unknown_note(note))
+}
+
+/// The error for an event about a note the timeline never saw posted.
+fn unknown_note(note: NoteId) -> ProjectionError {
+    ProjectionError::Corrupt(format!("the timeline has no note {}", note.0))
 }
 
 /// A correction replaces the note's current body; the bodies it replaced are kept in
@@ -236,10 +285,6 @@ fn correct(
     note: NoteId,
     body: Option<&String>,
 ) -> Result<(), ProjectionError> {
-    let mut history = conn.prepare_cached(
-        "INSERT OR IGNORE INTO timeline_note_bodies (note_id, position, recorded_at, body) \
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
     // Only the first correction finds no history yet: the posted body goes in first.
     conn.prepare_cached(
         "INSERT OR IGNORE INTO timeline_note_bodies (note_id, position, recorded_at, body) \
@@ -247,7 +292,7 @@ fn correct(
          WHERE note_id = ?1 AND corrected_recorded_at IS NULL",
     )?
     .execute(params![note.0.as_bytes()])?;
-    history.execute(params![
+    conn.prepare_cached(INSERT_BODY)?.execute(params![
         note.0.as_bytes(),
         env.position as i64,
         micros(env.recorded_at),
@@ -262,29 +307,20 @@ fn correct(
 
 /// Crypto-shredding reaches the read model too: every personal value of the resident goes.
 fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), ProjectionError> {
-    // During a bulk load the index is dropped, and the notes have no key by resident; the
-    // scans below need both. The notes' index goes with the plain table at the end.
-    conn.execute_batch(TIMELINE_BY_RESIDENT)?;
-    if notes_layout(conn)?.is_some_and(|sql| !sql.contains("WITHOUT ROWID")) {
-        conn.execute_batch(
-            "CREATE INDEX IF NOT EXISTS timeline_notes_loading_by_resident \
-             ON timeline_notes (tenant, resident)",
-        )?;
-    }
     let rows: Vec<(i64, String)> = conn
         .prepare_cached(
-            "SELECT position, payload FROM timeline WHERE tenant = ?1 AND resident = ?2 \
-             AND payload IS NOT NULL",
+            "SELECT p.position, p.payload FROM timeline t \
+             JOIN timeline_payloads p ON p.position = t.position \
+             WHERE t.tenant = ?1 AND t.resident = ?2",
         )?
         .query_map(params![tenant, resident.0.as_bytes()], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut update = conn.prepare_cached("UPDATE timeline SET payload = ?2 WHERE position = ?1")?;
+    let mut update =
+        conn.prepare_cached("UPDATE timeline_payloads SET payload = ?2 WHERE position = ?1")?;
     for (position, payload) in rows {
-        let mut value: serde_json::Value = serde_json::from_str(&payload)?;
-        strip_personal(&mut value);
-        update.execute(params![position, serde_json::to_string(&value)?])?;
+        update.execute(params![position, erased_payload(&payload)?])?;
     }
     conn.prepare_cached(
         "UPDATE timeline_note_bodies SET body = NULL WHERE note_id IN \
@@ -296,6 +332,13 @@ fn erase(conn: &Connection, tenant: &str, resident: ResidentId) -> Result<(), Pr
     )?
     .execute(params![tenant, resident.0.as_bytes()])?;
     Ok(())
+}
+
+/// A stored payload with every personal value replaced by the erased marker.
+fn erased_payload(payload: &str) -> Result<String, ProjectionError> {
+    let mut value: serde_json::Value = serde_json::from_str(payload)?;
+    strip_personal(&mut value);
+    Ok(serde_json::to_string(&value)?)
 }
 
 /// The resident an event belongs to (case-file events only) and the note it is about.
@@ -512,7 +555,7 @@ pub fn timeline_with_case(
          ORDER BY position DESC LIMIT 1",
     )?;
     let mut payload_stmt =
-        conn.prepare_cached("SELECT payload FROM timeline WHERE position = ?1")?;
+        conn.prepare_cached("SELECT payload FROM timeline_payloads WHERE position = ?1")?;
     let mut entries = Vec::with_capacity(first);
     let mut more = false;
     while let Some(row) = rows.next()? {

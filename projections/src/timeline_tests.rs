@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::case_facts::CaseFacts;
-use crate::test_support::{Harness, TENANT, day};
+use crate::test_support::{Harness, TENANT, day, dump, folded};
 use kasane_domain::events::*;
 use kasane_domain::personal::Personal;
 use kasane_domain::vocab::{ConsentMethod, Role, SupportArea, TeamRole};
@@ -44,7 +44,7 @@ fn actor(v: &Viewer) -> Option<Actor> {
 
 /// A nurse and a doctor of two agencies on the team from day 1; an auditor off the team.
 fn world() -> World {
-    let mut h = Harness::new(vec![Box::new(CaseFacts), Box::new(Timeline)]);
+    let mut h = Harness::new(vec![Box::new(CaseFacts), Box::new(Timeline::default())]);
     let resident = ResidentId(Uuid::now_v7());
     let nurse = viewer(AgencyId(Uuid::now_v7()), vec![Role::Supporter]);
     let doctor = viewer(AgencyId(Uuid::now_v7()), vec![Role::Supporter]);
@@ -448,44 +448,11 @@ fn a_supplied_case_file_gives_the_same_page_and_drives_the_sharing_rule() {
     assert_eq!(refused.unwrap_err().code(), "NOT_ON_CARE_TEAM");
 }
 
-/// Every `timeline_notes` row as text, in posting order, and whether the table is clustered.
-fn notes_table(conn: &Connection) -> (Vec<String>, bool) {
-    let sql: String = conn
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'timeline_notes'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT * FROM timeline_notes ORDER BY posted_position")
-        .unwrap();
-    let columns = stmt.column_count();
-    let rows = stmt
-        .query_map([], |r| {
-            (0..columns)
-                .map(|i| {
-                    r.get::<_, rusqlite::types::Value>(i)
-                        .map(|v| format!("{v:?}"))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(|cells| cells.join("|"))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    (rows, sql.contains("WITHOUT ROWID"))
-}
-
 #[test]
-fn a_bulk_load_fills_notes_in_log_order_and_create_clusters_them_again() {
+fn a_fold_in_memory_writes_exactly_what_applying_wrote() {
     let mut w = world();
     let nurse = w.nurse.clone();
-    Timeline.begin_bulk(&w.h.conn).unwrap();
-    assert!(
-        !notes_table(&w.h.conn).1,
-        "the empty table is swapped for a plain one"
-    );
+    let doctor = w.doctor.clone();
     let first = w.post(
         &nurse,
         NoteCategory::Visit,
@@ -494,104 +461,135 @@ fn a_bulk_load_fills_notes_in_log_order_and_create_clusters_them_again() {
         2,
     );
     let second = w.post(
-        &nurse,
+        &doctor,
         NoteCategory::Visit,
         &[InfoCategory::Care],
         "入浴介助",
         3,
     );
-    w.post(
+    let third = w.post(
         &nurse,
         NoteCategory::Visit,
         &[InfoCategory::Care],
         "食事",
         4,
     );
+    let correct = |w: &mut World, note: NoteId, body: &str, d: u32| {
+        w.h.apply(
+            NoteCorrected {
+                resident_id: w.resident,
+                note_id: note,
+                body: body.to_owned().into(),
+                reason: "誤記".into(),
+                corrected_by: nurse.member_id,
+            },
+            day(d),
+            actor(&nurse),
+        );
+    };
+    correct(&mut w, first, "血圧 130", 5);
+    correct(&mut w, first, "血圧 135", 6);
+    for d in [6, 7] {
+        // Only the first redaction counts.
+        w.h.apply(
+            NoteRedacted {
+                resident_id: w.resident,
+                note_id: second,
+                reason: "誤投稿".into(),
+                redacted_by: nurse.member_id,
+            },
+            day(d),
+            actor(&nurse),
+        );
+    }
     w.h.apply(
-        NoteCorrected {
+        NoteAcknowledged {
             resident_id: w.resident,
-            note_id: first,
-            body: "血圧 130".to_owned().into(),
-            reason: "誤記".into(),
-            corrected_by: nurse.member_id,
+            note_id: third,
+            member_id: doctor.member_id,
+            agency_id: doctor.agency_id,
         },
-        day(5),
-        actor(&nurse),
+        day(7),
+        actor(&doctor),
     );
-    w.h.apply(
-        NoteRedacted {
-            resident_id: w.resident,
-            note_id: second,
-            reason: "誤投稿".into(),
-            redacted_by: nurse.member_id,
-        },
-        day(6),
-        actor(&nurse),
-    );
-    let (loaded, clustered) = notes_table(&w.h.conn);
-    assert!(!clustered);
-    assert_eq!(loaded.len(), 3);
-
-    // At the end of the load, or at start-up after a crash during it.
-    Timeline.create(&w.h.conn).unwrap();
-    assert_eq!(notes_table(&w.h.conn), (loaded.clone(), true));
-    Timeline.create(&w.h.conn).unwrap();
-    assert_eq!(notes_table(&w.h.conn), (loaded, true));
-    // The posting and the correction both show the corrected body; the redacted note is gone.
-    let mut shown = bodies(&w.page(&nurse, &TimelineQuery::at(day(30), 50)).unwrap());
-    shown.sort();
-    let (corrected, meal) = (Some("血圧 130".to_owned()), Some("食事".to_owned()));
-    assert_eq!(shown, vec![corrected.clone(), corrected, meal]);
-    // A table that has rows is never swapped.
-    Timeline.begin_bulk(&w.h.conn).unwrap();
-    assert!(notes_table(&w.h.conn).1);
-}
-
-#[test]
-fn an_erasure_during_a_bulk_load_reaches_the_plain_notes_table() {
-    let mut w = world();
-    let nurse = w.nurse.clone();
-    Timeline.begin_bulk(&w.h.conn).unwrap();
+    // A second tenant, whose name sorts before the first: rows go in the tables' key order.
+    w.h.tenant = "a-town".into();
+    let resident = w.resident;
     w.post(
         &nurse,
         NoteCategory::Visit,
-        &[InfoCategory::Health],
-        "血圧 150",
-        2,
+        &[InfoCategory::Care],
+        "別の町",
+        7,
     );
+    w.h.tenant = TENANT.into();
     w.h.apply(
         ResidentErased {
-            resident_id: w.resident,
+            resident_id: resident,
             legal_basis: "保存期間満了".into(),
             erased_by: nurse.member_id,
         },
-        day(9),
+        day(8),
         actor(&nurse),
     );
-    let bodies_left = |conn: &Connection| -> i64 {
-        conn.query_row(
-            "SELECT count(*) FROM timeline_notes WHERE body IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
-    assert_eq!(notes_table(&w.h.conn).0.len(), 1);
-    assert_eq!(bodies_left(&w.h.conn), 0);
-    Timeline.create(&w.h.conn).unwrap();
-    assert!(notes_table(&w.h.conn).1);
-    assert_eq!(bodies_left(&w.h.conn), 0);
-    let loading_index: i64 = w
-        .h
-        .conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'timeline_notes_loading_by_resident'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(
-        loading_index, 0,
-        "the loading index goes with the plain table"
+    // After the erasure: a first correction of a note posted before it, a later post.
+    correct(&mut w, third, "食事 (訂正)", 9);
+    let later = w.post(
+        &nurse,
+        NoteCategory::Visit,
+        &[InfoCategory::Care],
+        "消去の後",
+        10,
     );
+    correct(&mut w, later, "消去の後 (訂正)", 11);
+
+    let timeline = Timeline::default();
+    let applied = dump(&w.h.conn, &timeline);
+    assert!(
+        applied.iter().any(|r| r.contains("$erased")),
+        "{applied:#?}"
+    );
+    assert!(applied.iter().any(|r| r.contains("a-town")), "{applied:#?}");
+    assert_eq!(dump(&folded(&timeline, &w.h.log), &timeline), applied);
+}
+
+#[test]
+fn a_fold_refuses_an_event_about_a_note_it_never_saw_posted() {
+    let mut w = world();
+    let nurse = w.nurse.clone();
+    let note = w.post(
+        &nurse,
+        NoteCategory::Visit,
+        &[InfoCategory::Care],
+        "記録",
+        2,
+    );
+    let timeline = Timeline::default();
+    let fold = timeline.memory_fold().unwrap();
+    fold.begin();
+    // The log without the posting.
+    let mut failed = None;
+    for (recorded, event) in
+        w.h.log
+            .iter()
+            .filter(|(_, e)| !matches!(e, Event::NotePosted(_)))
+    {
+        failed = fold.fold(&Envelope::new(recorded, event)).err().or(failed);
+    }
+    assert!(failed.is_none(), "nothing refers to the note yet");
+    let (mut recorded, _) = w.h.log.last().unwrap().clone();
+    let ack = Event::from(NoteAcknowledged {
+        resident_id: w.resident,
+        note_id: note,
+        member_id: nurse.member_id,
+        agency_id: nurse.agency_id,
+    });
+    recorded.global_position += 1;
+    let err = fold.fold(&Envelope::new(&recorded, &ack)).unwrap_err();
+    assert_eq!(err.code(), "PROJECTION_CORRUPT");
+    // Not begun (or abandoned): writing is refused instead of writing nothing.
+    fold.abandon();
+    let conn = Connection::open_in_memory().unwrap();
+    timeline.create(&conn).unwrap();
+    assert_eq!(fold.write(&conn).unwrap_err().code(), "PROJECTION_CORRUPT");
 }

@@ -547,7 +547,7 @@ fn baseline_page(
          ORDER BY position DESC LIMIT 1",
     )?;
     let mut payload_stmt =
-        conn.prepare_cached("SELECT payload FROM timeline WHERE position = ?1")?;
+        conn.prepare_cached("SELECT payload FROM timeline_payloads WHERE position = ?1")?;
     let mut rows = stmt.query(params![
         tenant,
         resident.0.as_bytes(),
