@@ -93,6 +93,15 @@ impl MemoryFolds {
         }
     }
 
+    /// Readies every fold that has not failed for writing ([`MemoryFold::prepare`]).
+    pub fn prepare(&self) {
+        for (index, state) in self.lock().iter() {
+            if state.failed.is_none() {
+                fold_of(&self.projections, *index).prepare();
+            }
+        }
+    }
+
     /// Each fold's index and state, for the runner to write or record.
     pub fn states(&self) -> Vec<(usize, FoldState)> {
         self.lock().clone()

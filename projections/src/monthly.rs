@@ -1194,7 +1194,7 @@ mod tests {
             applied.iter().any(|r| r.contains("2027-01")),
             "{applied:#?}"
         );
-        let folded = crate::test_support::folded(&monthly, &h.log);
+        let folded = crate::test_support::folded(&monthly, &h.log, true);
         assert_eq!(crate::test_support::dump(&folded, &monthly), applied);
     }
 }

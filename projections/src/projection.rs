@@ -217,6 +217,11 @@ pub trait MemoryFold: Send + Sync {
     /// [`Projection::apply`] would have written. After an error the fold is abandoned.
     fn fold(&self, env: &Envelope<'_>) -> Result<(), ProjectionError>;
 
+    /// Readies what was folded for [`MemoryFold::write`] (sorting it, say), once the log is
+    /// folded: the runner calls it on a thread of its own while the writer builds the other
+    /// projections' indexes. `write` must work whether or not it ran.
+    fn prepare(&self) {}
+
     /// Writes everything folded into the projection's tables (created and empty) and
     /// forgets it; the runner then calls [`Projection::create`] for the indexes.
     fn write(&self, conn: &Connection) -> Result<(), ProjectionError>;

@@ -423,8 +423,13 @@ impl ProjectionRunner {
     /// Brings every projection's tables back to their query layout (after a bulk load), and
     /// writes each memory fold with its checkpoint, one transaction each (a fold that failed
     /// records its error instead, and stays at position 0).
-    fn end_bulk(&self, folds: &MemoryFolds) -> Result<(), ProjectionError> {
+    fn end_bulk(&self, folds: &Arc<MemoryFolds>) -> Result<(), ProjectionError> {
         let projections = Arc::clone(&self.projections);
+        // The folds sort their rows on another core while the indexes are built.
+        let preparing = (!folds.is_empty()).then(|| {
+            let folds = Arc::clone(folds);
+            std::thread::spawn(move || folds.prepare())
+        });
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (i, p) in projections.iter().enumerate() {
@@ -433,6 +438,8 @@ impl ProjectionRunner {
                 }
             }
             tx.commit()?;
+            // A fold whose sorting panicked reports it when written.
+            let _ = preparing.map(std::thread::JoinHandle::join);
             for (i, state) in folds.states() {
                 let p = &projections[i];
                 let fold = fold_of(&projections, i);

@@ -124,8 +124,13 @@ pub fn dump(conn: &Connection, projection: &dyn Projection) -> Vec<String> {
     out
 }
 
-/// `log` folded in memory by `projection` and written into a fresh database.
-pub fn folded(projection: &dyn Projection, log: &[(RecordedEvent, Event)]) -> Connection {
+/// `log` folded in memory by `projection` and written into a fresh database, with or without
+/// [`crate::MemoryFold::prepare`] in between.
+pub fn folded(
+    projection: &dyn Projection,
+    log: &[(RecordedEvent, Event)],
+    prepare: bool,
+) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     projection.create(&conn).unwrap();
     let fold = projection
@@ -134,6 +139,9 @@ pub fn folded(projection: &dyn Projection, log: &[(RecordedEvent, Event)]) -> Co
     fold.begin();
     for (recorded, event) in log {
         fold.fold(&Envelope::new(recorded, event)).unwrap();
+    }
+    if prepare {
+        fold.prepare();
     }
     fold.write(&conn).unwrap();
     projection.create(&conn).unwrap();

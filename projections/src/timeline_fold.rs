@@ -22,7 +22,7 @@ use crate::{Envelope, MemoryFold, ProjectionError};
 /// The fold's rows while a rebuild runs (`None` between rebuilds).
 #[derive(Debug, Default)]
 pub(super) struct TimelineFold {
-    rows: Mutex<Option<Box<Rows>>>,
+    state: Mutex<Option<State>>,
 }
 
 /// Everything `apply` would have written so far.
@@ -136,15 +136,9 @@ impl Rows {
         Ok(())
     }
 
-    /// Whether a value of `resident` written at `position` was erased since.
-    fn erased(&self, tenant: Tenant, resident: &[u8; 16], position: i64) -> bool {
-        self.erased
-            .get(&(tenant, *resident))
-            .is_some_and(|&erased| erased >= position)
-    }
-
-    /// Writes every row, each table in its key order.
-    fn write(self, conn: &Connection) -> Result<(), ProjectionError> {
+    /// Every row in its table's key order, erasures applied: all the work of writing but
+    /// SQLite's.
+    fn sort(self) -> Result<Sorted, ProjectionError> {
         let Rows {
             tenants,
             entries,
@@ -154,19 +148,64 @@ impl Rows {
             bodies,
             erased,
         } = self;
-        let (mut entries, mut notes, mut bodies) =
-            (entries.into_vec(), notes.into_vec(), bodies.into_vec());
-        let rows = Rows {
-            tenants,
-            erased,
-            ..Rows::default()
+        let erased_at = |t: Tenant, resident: &[u8; 16], position: i64| {
+            erased
+                .get(&(t, *resident))
+                .is_some_and(|&erased| erased >= position)
         };
-        let order = rows.tenants.ranks();
-        let name = |t: Tenant| rows.tenants.name(t);
-
+        let order = tenants.ranks();
+        let mut entries = entries.into_vec();
         entries.sort_unstable_by_key(|(t, e)| (order[*t as usize], e.resident, e.position));
+        let mut notes = notes.into_vec();
+        // Bodies are keyed by note; whose note it is comes from the notes.
+        let mut bodies = bodies.into_vec();
+        for b in &mut bodies {
+            let (t, note, _) = &notes[note_index[&b.note_id] as usize];
+            if erased_at(*t, &note.resident, b.position) {
+                b.body = None;
+            }
+        }
+        bodies.sort_unstable_by_key(|b| (b.note_id, b.position));
+        for (t, n, body_position) in &mut notes {
+            if erased_at(*t, &n.resident, *body_position) {
+                n.body = None;
+            }
+        }
+        notes.sort_unstable_by_key(|(t, n, _)| (order[*t as usize], n.resident, n.posted_position));
+        let mut texts = Vec::with_capacity(payloads.len());
+        for p in payloads.iter() {
+            let text = match erased_at(p.tenant, &p.resident, p.position) {
+                true => erased_payload(&p.text)?,
+                false => p.text.clone(),
+            };
+            texts.push((p.position, text));
+        }
+        Ok(Sorted {
+            tenants,
+            entries,
+            payloads: texts,
+            notes,
+            bodies,
+        })
+    }
+}
+
+/// The rows ready to be written: each table's in key order, erasures applied.
+#[derive(Debug)]
+struct Sorted {
+    tenants: Tenants,
+    entries: Vec<(Tenant, EntryRow)>,
+    payloads: Vec<(i64, String)>,
+    notes: Vec<(Tenant, NoteRow, i64)>,
+    bodies: Vec<Body>,
+}
+
+impl Sorted {
+    /// Writes every row into the (empty) tables.
+    fn write(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        let name = |t: Tenant| self.tenants.name(t);
         let mut insert = conn.prepare_cached(INSERT_ENTRY)?;
-        for (t, e) in &entries {
+        for (t, e) in &self.entries {
             insert.execute(params![
                 name(*t),
                 e.resident,
@@ -180,38 +219,16 @@ impl Rows {
                 e.note_position
             ])?;
         }
-        drop(entries);
-
         let mut insert = conn.prepare_cached(INSERT_PAYLOAD)?;
-        for p in payloads.iter() {
-            if rows.erased(p.tenant, &p.resident, p.position) {
-                insert.execute(params![p.position, erased_payload(&p.text)?])?;
-            } else {
-                insert.execute(params![p.position, p.text])?;
-            }
+        for (position, text) in &self.payloads {
+            insert.execute(params![position, text])?;
         }
-        drop(payloads);
-
-        // Bodies are keyed by note; whose note it is comes from the notes.
-        bodies.sort_unstable_by_key(|b| (b.note_id, b.position));
         let mut insert = conn.prepare_cached(INSERT_BODY)?;
-        for b in &bodies {
-            let (t, note, _) = &notes[note_index[&b.note_id] as usize];
-            let body = match rows.erased(*t, &note.resident, b.position) {
-                true => None,
-                false => b.body.as_deref(),
-            };
-            insert.execute(params![b.note_id, b.position, b.recorded_at, body])?;
+        for b in &self.bodies {
+            insert.execute(params![b.note_id, b.position, b.recorded_at, b.body])?;
         }
-        drop((bodies, note_index));
-
-        notes.sort_unstable_by_key(|(t, n, _)| (order[*t as usize], n.resident, n.posted_position));
         let mut insert = conn.prepare_cached(INSERT_NOTE)?;
-        for (t, n, body_position) in &notes {
-            let body = match rows.erased(*t, &n.resident, *body_position) {
-                true => None,
-                false => n.body.as_deref(),
-            };
+        for (t, n, _) in &self.notes {
             insert.execute(params![
                 name(*t),
                 n.resident,
@@ -226,7 +243,7 @@ impl Rows {
                 n.describes_at,
                 n.redacted_at,
                 n.redacted_recorded_at,
-                body,
+                n.body,
                 n.corrected_recorded_at,
             ])?;
         }
@@ -247,29 +264,58 @@ fn note_row<'a>(
     found.ok_or_else(|| unknown_note(note))
 }
 
+/// Where a rebuild's fold stands.
+#[derive(Debug)]
+enum State {
+    Folding(Box<Rows>),
+    Sorted(Box<Sorted>),
+    /// Sorting failed (the error is reported by `write`).
+    Failed(String),
+}
+
 impl TimelineFold {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Box<Rows>>> {
-        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl MemoryFold for TimelineFold {
     fn begin(&self) {
-        *self.lock() = Some(Box::default());
+        *self.lock() = Some(State::Folding(Box::default()));
     }
 
     fn fold(&self, env: &Envelope<'_>) -> Result<(), ProjectionError> {
         match self.lock().as_mut() {
-            Some(rows) => rows.fold(env),
-            None => Err(not_begun()),
+            Some(State::Folding(rows)) => rows.fold(env),
+            _ => Err(not_begun()),
+        }
+    }
+
+    fn prepare(&self) {
+        let mut state = self.lock();
+        if let Some(State::Folding(_)) = state.as_ref()
+            && let Some(State::Folding(rows)) = state.take()
+        {
+            *state = Some(match rows.sort() {
+                Ok(sorted) => State::Sorted(Box::new(sorted)),
+                Err(e) => State::Failed(e.to_string()),
+            });
         }
     }
 
     fn write(&self, conn: &Connection) -> Result<(), ProjectionError> {
-        let rows = self.lock().take().ok_or_else(not_begun)?;
+        let sorted = match self.lock().take() {
+            Some(State::Folding(rows)) => rows.sort()?,
+            Some(State::Sorted(sorted)) => *sorted,
+            Some(State::Failed(e)) => return Err(ProjectionError::Corrupt(e)),
+            None => return Err(not_begun()),
+        };
         // The notes' index by id is built after the rows, in one sorted pass.
         conn.execute_batch("DROP INDEX IF EXISTS timeline_notes_by_id")?;
-        rows.write(conn)
+        let written = sorted.write(conn);
+        // Freeing a few hundred MB of rows takes a while: not on the writer.
+        std::thread::spawn(move || drop(sorted));
+        written
     }
 
     fn abandon(&self) {

@@ -550,7 +550,10 @@ fn a_fold_in_memory_writes_exactly_what_applying_wrote() {
         "{applied:#?}"
     );
     assert!(applied.iter().any(|r| r.contains("a-town")), "{applied:#?}");
-    assert_eq!(dump(&folded(&timeline, &w.h.log), &timeline), applied);
+    for prepare in [false, true] {
+        let folded = folded(&timeline, &w.h.log, prepare);
+        assert_eq!(dump(&folded, &timeline), applied, "prepared: {prepare}");
+    }
 }
 
 #[test]
