@@ -159,7 +159,11 @@ impl MemoryFold for MonthlyAggregates {
         }
     }
 
-    fn write(&self, conn: &Connection) -> Result<(), ProjectionError> {
+    fn write(
+        &self,
+        conn: &Connection,
+        _commit: &mut dyn FnMut() -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError> {
         let helpers = self.memory().take().ok_or_else(not_begun)?;
         helpers.write(conn)
     }

@@ -224,7 +224,16 @@ pub trait MemoryFold: Send + Sync {
 
     /// Writes everything folded into the projection's tables (created and empty) and
     /// forgets it; the runner then calls [`Projection::create`] for the indexes.
-    fn write(&self, conn: &Connection) -> Result<(), ProjectionError>;
+    ///
+    /// A long write may call `commit` between rows: it commits the rows so far and begins the
+    /// next transaction, so that the WAL can be copied into the database file meanwhile
+    /// instead of all at the end. The checkpoint moves only with the last transaction; if
+    /// the write fails, the runner empties the tables again.
+    fn write(
+        &self,
+        conn: &Connection,
+        commit: &mut dyn FnMut() -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError>;
 
     /// Forgets the fold (the rebuild failed or stopped).
     fn abandon(&self);

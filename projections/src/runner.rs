@@ -444,22 +444,24 @@ impl ProjectionRunner {
                 let p = &projections[i];
                 let fold = fold_of(&projections, i);
                 let mut error = state.failed.clone();
+                let mut written = false;
                 if error.is_none() && state.folded_to > 0 {
-                    let tx =
-                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    let written = fold.write(&tx).and_then(|()| {
-                        p.create(&tx)?;
-                        tx.execute(
+                    let open = OpenTransaction::begin(conn)?;
+                    let mut commit = || open.commit_and_begin();
+                    let result = fold.write(conn, &mut commit).and_then(|()| {
+                        p.create(conn)?;
+                        conn.execute(
                             "UPDATE projection_checkpoints SET position = ?2, error = NULL \
                              WHERE name = ?1",
                             params![p.name(), state.folded_to as i64],
                         )?;
                         Ok(())
                     });
-                    match written {
-                        Ok(()) => tx.commit()?,
+                    written = true;
+                    match result {
+                        Ok(()) => open.commit()?,
                         Err(e) => {
-                            drop(tx); // rolled back: nothing of the fold stays
+                            drop(open); // rolled back; rows it committed before go below
                             tracing::warn!(projection = p.name(), error = %e, "projection failed; it stays at position 0");
                             error = Some(format!("[{}] {e}", e.code()));
                         }
@@ -467,6 +469,11 @@ impl ProjectionRunner {
                 }
                 fold.abandon();
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                if written && error.is_some() {
+                    for table in p.tables() {
+                        tx.execute_batch(&format!("DELETE FROM \"{table}\""))?;
+                    }
+                }
                 p.create(&tx)?;
                 if let Some(error) = &error {
                     tx.execute(
@@ -579,6 +586,40 @@ fn reset_one(conn: &Connection, p: &dyn Projection) -> Result<(), ProjectionErro
         params![p.name(), p.version()],
     )?;
     Ok(())
+}
+
+/// A transaction begun by hand, so that a memory fold's write can commit part way; rolled
+/// back when dropped unfinished (an error or a panic on the way).
+struct OpenTransaction<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> OpenTransaction<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self, ProjectionError> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(OpenTransaction { conn })
+    }
+
+    /// Commits what was written so far and begins the next transaction.
+    fn commit_and_begin(&self) -> Result<(), ProjectionError> {
+        self.conn.execute_batch("COMMIT; BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    fn commit(self) -> Result<(), ProjectionError> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+}
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(error = %e, "a memory fold's transaction could not be rolled back");
+        }
+    }
 }
 
 /// While alive, a thread checkpoints the WAL (PASSIVE: it never blocks a writer) in place of

@@ -143,7 +143,7 @@ pub fn folded(
     if prepare {
         fold.prepare();
     }
-    fold.write(&conn).unwrap();
+    fold.write(&conn, &mut || Ok(())).unwrap();
     projection.create(&conn).unwrap();
     conn
 }

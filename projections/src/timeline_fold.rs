@@ -190,6 +190,10 @@ impl Rows {
     }
 }
 
+/// Rows a write commits at a time: a few tens of MB of WAL, which the checkpointer copies
+/// into the database file while the next ones are written.
+const ROWS_PER_COMMIT: usize = 100_000;
+
 /// The rows ready to be written: each table's in key order, erasures applied.
 #[derive(Debug)]
 struct Sorted {
@@ -201,11 +205,25 @@ struct Sorted {
 }
 
 impl Sorted {
-    /// Writes every row into the (empty) tables.
-    fn write(&self, conn: &Connection) -> Result<(), ProjectionError> {
+    /// Writes every row into the (empty) tables, committing every [`ROWS_PER_COMMIT`] rows.
+    fn write(
+        &self,
+        conn: &Connection,
+        commit: &mut dyn FnMut() -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError> {
         let name = |t: Tenant| self.tenants.name(t);
+        let mut written = 0;
+        let mut count = |n: usize| -> Result<(), ProjectionError> {
+            written += n;
+            if written >= ROWS_PER_COMMIT {
+                written = 0;
+                commit()?;
+            }
+            Ok(())
+        };
         let mut insert = conn.prepare_cached(INSERT_ENTRY)?;
         for (t, e) in &self.entries {
+            count(1)?;
             insert.execute(params![
                 name(*t),
                 e.resident,
@@ -221,14 +239,17 @@ impl Sorted {
         }
         let mut insert = conn.prepare_cached(INSERT_PAYLOAD)?;
         for (position, text) in &self.payloads {
+            count(1)?;
             insert.execute(params![position, text])?;
         }
         let mut insert = conn.prepare_cached(INSERT_BODY)?;
         for b in &self.bodies {
+            count(1)?;
             insert.execute(params![b.note_id, b.position, b.recorded_at, b.body])?;
         }
         let mut insert = conn.prepare_cached(INSERT_NOTE)?;
         for (t, n, _) in &self.notes {
+            count(1)?;
             insert.execute(params![
                 name(*t),
                 n.resident,
@@ -303,7 +324,11 @@ impl MemoryFold for TimelineFold {
         }
     }
 
-    fn write(&self, conn: &Connection) -> Result<(), ProjectionError> {
+    fn write(
+        &self,
+        conn: &Connection,
+        commit: &mut dyn FnMut() -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError> {
         let sorted = match self.lock().take() {
             Some(State::Folding(rows)) => rows.sort()?,
             Some(State::Sorted(sorted)) => *sorted,
@@ -312,7 +337,7 @@ impl MemoryFold for TimelineFold {
         };
         // The notes' index by id is built after the rows, in one sorted pass.
         conn.execute_batch("DROP INDEX IF EXISTS timeline_notes_by_id")?;
-        let written = sorted.write(conn);
+        let written = sorted.write(conn, commit);
         // Freeing a few hundred MB of rows takes a while: not on the writer.
         std::thread::spawn(move || drop(sorted));
         written

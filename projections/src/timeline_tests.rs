@@ -594,5 +594,8 @@ fn a_fold_refuses_an_event_about_a_note_it_never_saw_posted() {
     fold.abandon();
     let conn = Connection::open_in_memory().unwrap();
     timeline.create(&conn).unwrap();
-    assert_eq!(fold.write(&conn).unwrap_err().code(), "PROJECTION_CORRUPT");
+    assert_eq!(
+        fold.write(&conn, &mut || Ok(())).unwrap_err().code(),
+        "PROJECTION_CORRUPT"
+    );
 }

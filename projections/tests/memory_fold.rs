@@ -74,7 +74,11 @@ impl MemoryFold for Positions {
             .push(env.position);
         Ok(())
     }
-    fn write(&self, conn: &Connection) -> Result<(), ProjectionError> {
+    fn write(
+        &self,
+        conn: &Connection,
+        commit: &mut dyn FnMut() -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError> {
         // Written as `apply` writes, so the two can be compared row for row.
         let folded = self.folded.lock().unwrap().take().expect("begun");
         let head: i64 = conn.query_row("SELECT max(position) FROM events", [], |r| r.get(0))?;
@@ -85,6 +89,8 @@ impl MemoryFold for Positions {
                  SELECT position, event_type FROM events WHERE position = ?1",
                 [position as i64],
             )?;
+            // Each row in a transaction of its own: a failure must still leave nothing.
+            commit()?;
         }
         if self.fail_write.load(Ordering::Relaxed) {
             conn.execute("INSERT INTO seen (position, kind) VALUES (1, 'again')", [])?;
