@@ -19,70 +19,66 @@ pub(crate) struct FoldState {
 }
 
 /// The projections one catch-up folds in memory (by index into the runner's list). Dropping it
-/// abandons every fold not yet written, so a cancelled catch-up does not keep the rows.
+/// abandons every fold not yet written, so a cancelled catch-up does not keep the rows; it
+/// also holds the runner's turn, so that the next catch-up cannot begin these folds again
+/// while a task of a cancelled one still folds into them.
 pub(crate) struct MemoryFolds {
     projections: Arc<Vec<Box<dyn Projection>>>,
-    states: Mutex<Vec<(usize, FoldState)>>,
+    /// Which projections, fixed at the start: `apply` asks without waiting for a fold.
+    indexes: Vec<usize>,
+    /// One state per index, each locked only by its own fold.
+    states: Vec<Mutex<FoldState>>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl MemoryFolds {
-    /// Starts an empty fold for each projection at `indexes`.
-    pub fn begin(projections: Arc<Vec<Box<dyn Projection>>>, indexes: Vec<usize>) -> Self {
+    /// Starts an empty fold for each projection at `indexes`, holding the runner's `turn`.
+    pub fn begin(
+        projections: Arc<Vec<Box<dyn Projection>>>,
+        indexes: Vec<usize>,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Self {
         for &i in &indexes {
             fold_of(&projections, i).begin();
         }
         MemoryFolds {
             projections,
-            states: Mutex::new(
-                indexes
-                    .into_iter()
-                    .map(|i| (i, FoldState::default()))
-                    .collect(),
-            ),
+            states: indexes.iter().map(|_| Mutex::default()).collect(),
+            indexes,
+            _turn: turn,
         }
     }
 
     /// Whether the projection at `index` is folded in memory (so `apply` must skip it).
     pub fn contains(&self, index: usize) -> bool {
-        self.lock().iter().any(|(i, _)| *i == index)
+        self.indexes.contains(&index)
     }
 
     /// True when no projection is folded in memory.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.indexes.is_empty()
     }
 
-    /// Folds a decoded batch (ascending positions) into every fold that has not failed.
+    /// Folds a decoded batch (ascending positions) into every fold that has not failed. A
+    /// fold that fails (or panics) is given up, with its error kept for the checkpoint.
     pub fn fold(
         &self,
         events: &[OpenedEvent],
         decoded: &[Option<Result<kasane_domain::Event, String>>],
     ) {
-        let mut states = self.lock();
-        for (index, state) in states.iter_mut() {
+        for (index, state) in self.indexes.iter().zip(&self.states) {
+            let mut state = lock(state);
             if state.failed.is_some() {
                 continue;
             }
             let fold = fold_of(&self.projections, *index);
-            let result = events.iter().zip(decoded).try_for_each(|(opened, event)| {
-                let event = match event {
-                    Some(Ok(event)) => event,
-                    Some(Err(detail)) => {
-                        return Err(ProjectionError::Decode {
-                            position: opened.global_position,
-                            detail: detail.clone(),
-                        });
-                    }
-                    None => {
-                        return Err(ProjectionError::Corrupt(format!(
-                            "event at position {} reached a fold undecoded (a runner bug)",
-                            opened.global_position
-                        )));
-                    }
-                };
-                fold.fold(&Envelope::opened(opened, event))?;
-                state.folded_to = opened.global_position;
-                Ok(())
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fold_batch(fold, events, decoded, &mut state.folded_to)
+            }))
+            .unwrap_or_else(|_| {
+                Err(ProjectionError::Corrupt(
+                    "the projection's fold panicked".into(),
+                ))
             });
             if let Err(e) = result {
                 let name = self.projections[*index].name();
@@ -95,8 +91,8 @@ impl MemoryFolds {
 
     /// Readies every fold that has not failed for writing ([`MemoryFold::prepare`]).
     pub fn prepare(&self) {
-        for (index, state) in self.lock().iter() {
-            if state.failed.is_none() {
+        for (index, state) in self.indexes.iter().zip(&self.states) {
+            if lock(state).failed.is_none() {
                 fold_of(&self.projections, *index).prepare();
             }
         }
@@ -104,25 +100,55 @@ impl MemoryFolds {
 
     /// Each fold's index and state, for the runner to write or record.
     pub fn states(&self) -> Vec<(usize, FoldState)> {
-        self.lock().clone()
+        let states = self.states.iter().map(|s| lock(s).clone());
+        self.indexes.iter().copied().zip(states).collect()
     }
 
     /// Marks the fold at `index` as written or given up.
     pub fn settle(&self, index: usize) {
-        if let Some((_, state)) = self.lock().iter_mut().find(|(i, _)| *i == index) {
-            state.settled = true;
+        if let Some(at) = self.indexes.iter().position(|i| *i == index) {
+            lock(&self.states[at]).settled = true;
         }
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(usize, FoldState)>> {
-        self.states.lock().unwrap_or_else(|p| p.into_inner())
+/// Folds `events` in order, moving `folded_to` past each one folded.
+fn fold_batch(
+    fold: &dyn MemoryFold,
+    events: &[OpenedEvent],
+    decoded: &[Option<Result<kasane_domain::Event, String>>],
+    folded_to: &mut u64,
+) -> Result<(), ProjectionError> {
+    for (opened, event) in events.iter().zip(decoded) {
+        let event = match event {
+            Some(Ok(event)) => event,
+            Some(Err(detail)) => {
+                return Err(ProjectionError::Decode {
+                    position: opened.global_position,
+                    detail: detail.clone(),
+                });
+            }
+            None => {
+                return Err(ProjectionError::Corrupt(format!(
+                    "event at position {} reached a fold undecoded (a runner bug)",
+                    opened.global_position
+                )));
+            }
+        };
+        fold.fold(&Envelope::opened(opened, event))?;
+        *folded_to = opened.global_position;
     }
+    Ok(())
+}
+
+fn lock(state: &Mutex<FoldState>) -> std::sync::MutexGuard<'_, FoldState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Drop for MemoryFolds {
     fn drop(&mut self) {
-        for (index, state) in self.lock().iter() {
-            if !state.settled {
+        for (index, state) in self.indexes.iter().zip(&self.states) {
+            if !lock(state).settled {
                 fold_of(&self.projections, *index).abandon();
             }
         }
@@ -222,10 +248,5 @@ impl<T> Chunks<T> {
             all.extend(chunk);
         }
         all
-    }
-
-    /// Every row in push order.
-    pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.chunks.iter().flatten()
     }
 }

@@ -207,8 +207,8 @@ pub trait Projection: Send + Sync + 'static {
 /// inserting rows as they come splits pages all over the table, and the single SQLite writer
 /// is what limits a rebuild. The runner folds on its reading stage, beside the writer, and
 /// keeps the projection's checkpoint at 0 until [`MemoryFold::write`] has written everything,
-/// in the same transaction as the checkpoint: a crash in between leaves empty tables at
-/// position 0, and the next catch-up starts the fold again.
+/// the checkpoint moving in its last transaction: a crash in between leaves the tables at
+/// position 0, and the next catch-up empties them and starts the fold again.
 pub trait MemoryFold: Send + Sync {
     /// Starts an empty fold, forgetting any earlier one.
     fn begin(&self);

@@ -253,7 +253,7 @@ impl ProjectionRunner {
         store: &dyn EventStore,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<u64, ProjectionError> {
-        let _turn = self.catching_up.lock().await;
+        let turn = Arc::clone(&self.catching_up).lock_owned().await;
         // Up to the committed head, not the durable one: these tables commit into the same
         // log, and a projection that trailed by a flush could never rejoin the inline path
         // under steady load.
@@ -263,7 +263,7 @@ impl ProjectionRunner {
             on_progress(head, head);
             return Ok(head);
         }
-        let (bulk, folds) = self.begin_bulk()?;
+        let (bulk, folds) = self.begin_bulk(turn)?;
         let folds = Arc::new(folds);
         // A long catch-up writes GBs: copying them into the database file (and its fsyncs)
         // would otherwise fall to the applying thread at each commit. The guard hands
@@ -394,19 +394,24 @@ impl ProjectionRunner {
     /// Readies every projection that is at position 0 (about to be filled from the whole log)
     /// for a bulk load ([`Projection::begin_bulk`]), and starts the memory folds of those that
     /// have one (their tables emptied, to be written at the end); true if there was any.
-    fn begin_bulk(&self) -> Result<(bool, MemoryFolds), ProjectionError> {
+    fn begin_bulk(
+        &self,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<(bool, MemoryFolds), ProjectionError> {
         let projections = Arc::clone(&self.projections);
         let (any, memory) = self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let checkpoints = read_checkpoints(&tx, &projections)?;
             let (mut any, mut memory) = (false, Vec::new());
-            for (i, (p, (_, version, position, _))) in
+            for (i, (p, (_, version, position, error))) in
                 projections.iter().zip(&checkpoints).enumerate()
             {
                 if *position == 0 && *version == p.version() {
                     p.begin_bulk(&tx)?;
                     any = true;
-                    if p.memory_fold().is_some() {
+                    // After a failed fold, `apply` instead: it stops at the failing event and
+                    // retries from there, not from the start of the log every time.
+                    if p.memory_fold().is_some() && error.is_none() {
                         for table in p.tables() {
                             tx.execute_batch(&format!("DELETE FROM \"{table}\""))?;
                         }
@@ -417,7 +422,7 @@ impl ProjectionRunner {
             tx.commit()?;
             Ok((any, memory))
         })?;
-        Ok((any, MemoryFolds::begin(projections, memory)))
+        Ok((any, MemoryFolds::begin(projections, memory, turn)))
     }
 
     /// Brings every projection's tables back to their query layout (after a bulk load), and
@@ -450,12 +455,18 @@ impl ProjectionRunner {
                     let mut commit = || open.commit_and_begin();
                     let result = fold.write(conn, &mut commit).and_then(|()| {
                         p.create(conn)?;
-                        conn.execute(
+                        let moved = conn.execute(
                             "UPDATE projection_checkpoints SET position = ?2, error = NULL \
-                             WHERE name = ?1",
+                             WHERE name = ?1 AND position = 0",
                             params![p.name(), state.folded_to as i64],
                         )?;
-                        Ok(())
+                        match moved {
+                            1 => Ok(()),
+                            _ => Err(ProjectionError::Corrupt(format!(
+                                "the checkpoint of {} moved during its rebuild",
+                                p.name()
+                            ))),
+                        }
                     });
                     written = true;
                     match result {
@@ -477,7 +488,7 @@ impl ProjectionRunner {
                 p.create(&tx)?;
                 if let Some(error) = &error {
                     tx.execute(
-                        "UPDATE projection_checkpoints SET error = ?2 WHERE name = ?1",
+                        "UPDATE projection_checkpoints SET position = 0, error = ?2 WHERE name = ?1",
                         params![p.name(), error],
                     )?;
                 }

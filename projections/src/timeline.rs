@@ -626,8 +626,8 @@ pub fn timeline_with_case(
             break;
         }
         let position: i64 = row.get(0)?;
-        // Only entries that are not about a note have a payload; the scan above stays on the
-        // covering index, and the row itself is read for the entries returned.
+        // Only entries that are not about a note have a payload; it is kept apart, so the scan
+        // above reads narrow rows, and fetched for the entries returned.
         let payload = match row.get::<_, Option<i64>>(8)? {
             Some(_) => None,
             None if !q.details => None,

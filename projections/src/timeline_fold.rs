@@ -173,10 +173,10 @@ impl Rows {
         }
         notes.sort_unstable_by_key(|(t, n, _)| (order[*t as usize], n.resident, n.posted_position));
         let mut texts = Vec::with_capacity(payloads.len());
-        for p in payloads.iter() {
+        for p in payloads.into_vec() {
             let text = match erased_at(p.tenant, &p.resident, p.position) {
                 true => erased_payload(&p.text)?,
-                false => p.text.clone(),
+                false => p.text,
             };
             texts.push((p.position, text));
         }
@@ -206,6 +206,8 @@ struct Sorted {
 
 impl Sorted {
     /// Writes every row into the (empty) tables, committing every [`ROWS_PER_COMMIT`] rows.
+    /// Entries go last, so that a reader between two commits finds each entry's payload and
+    /// note (it sees fewer entries, never an entry without them).
     fn write(
         &self,
         conn: &Connection,
@@ -221,22 +223,6 @@ impl Sorted {
             }
             Ok(())
         };
-        let mut insert = conn.prepare_cached(INSERT_ENTRY)?;
-        for (t, e) in &self.entries {
-            count(1)?;
-            insert.execute(params![
-                name(*t),
-                e.resident,
-                e.position,
-                e.stream_version,
-                e.kind,
-                e.recorded_at,
-                e.occurred_at,
-                e.actor_member,
-                e.actor_agency,
-                e.note_position
-            ])?;
-        }
         let mut insert = conn.prepare_cached(INSERT_PAYLOAD)?;
         for (position, text) in &self.payloads {
             count(1)?;
@@ -266,6 +252,22 @@ impl Sorted {
                 n.redacted_recorded_at,
                 n.body,
                 n.corrected_recorded_at,
+            ])?;
+        }
+        let mut insert = conn.prepare_cached(INSERT_ENTRY)?;
+        for (t, e) in &self.entries {
+            count(1)?;
+            insert.execute(params![
+                name(*t),
+                e.resident,
+                e.position,
+                e.stream_version,
+                e.kind,
+                e.recorded_at,
+                e.occurred_at,
+                e.actor_member,
+                e.actor_agency,
+                e.note_position
             ])?;
         }
         Ok(())

@@ -1,19 +1,12 @@
 //! A rebuild from position 0 drops each projection's bulk indexes while it loads the rows;
 //! afterwards every index is back and the rows equal those written inline.
 
-use std::sync::Arc;
-
-use chrono::{TimeZone, Utc};
-use kasane_app::{CommandMeta, CommandService};
-use kasane_domain::directory::AgencyCommand;
-use kasane_domain::vocab::AgencyKind;
-use kasane_domain::*;
 use kasane_projections::registry::{self, ProjectionSettings};
-use kasane_projections::runner::{ProjectionRunner, open_read};
-use kasane_store::clock::ManualClock;
-use kasane_store::{Clock, EventStore, MasterKey, SqliteConfig, SqliteStore};
+use kasane_projections::runner::open_read;
+use kasane_store::EventStore;
 use rusqlite::Connection;
-use uuid::Uuid;
+
+mod common;
 
 /// Every index of the file, by name.
 fn indexes(conn: &Connection) -> Vec<String> {
@@ -39,36 +32,13 @@ fn agencies(conn: &Connection) -> Vec<(Vec<u8>, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_from_zero_restores_every_bulk_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kasane.db");
     let settings = ProjectionSettings::default();
-    let runner = ProjectionRunner::new(&path, registry::all(&settings));
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
-    ));
-    let mut config = SqliteConfig::new(&path, MasterKey::generate());
-    config.clock = clock.clone();
-    config.inline = Some(runner.inline_hook());
-    let store = SqliteStore::open(config).await.unwrap();
-    runner.prepare().unwrap();
-    let service = CommandService::open(
-        Arc::new(store.clone()),
-        TenantId::parse("bulk-city").unwrap(),
-    )
-    .await
-    .unwrap();
-    for i in 0..3 {
-        let id = AgencyId(Uuid::now_v7());
-        let cmd = AgencyCommand::Register {
-            agency_id: id,
-            name: format!("事業所 {i}"),
-            kind: AgencyKind::Clinic,
-        };
-        service
-            .agency(None, id, cmd, CommandMeta::at(clock.now()))
-            .await
-            .unwrap();
-    }
+    let common::Town {
+        store,
+        path,
+        runner,
+        dir: _dir,
+    } = common::town(registry::all(&settings), "bulk-city", 3).await;
     let read = open_read(&path).unwrap();
     let (indexes_before, rows_before) = (indexes(&read), agencies(&read));
     assert_eq!(rows_before.len(), 3);

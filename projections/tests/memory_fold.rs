@@ -5,18 +5,13 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{TimeZone, Utc};
-use kasane_app::{CommandMeta, CommandService};
-use kasane_domain::directory::AgencyCommand;
-use kasane_domain::vocab::AgencyKind;
-use kasane_domain::*;
 use kasane_projections::registry::{self, ProjectionSettings};
-use kasane_projections::runner::{ProjectionRunner, open_read};
+use kasane_projections::runner::open_read;
 use kasane_projections::{Envelope, MemoryFold, Projection, ProjectionError};
-use kasane_store::clock::ManualClock;
-use kasane_store::{Clock, EventStore, MasterKey, SqliteConfig, SqliteStore};
+use kasane_store::EventStore;
 use rusqlite::{Connection, params};
-use uuid::Uuid;
+
+mod common;
 
 /// Keeps every position it is given, in `seen`; its fold refuses the event at `fail_at`, and
 /// its write fails after writing every row when `fail_write` is set.
@@ -25,6 +20,8 @@ struct Positions {
     folded: Mutex<Option<Vec<u64>>>,
     fail_at: AtomicU64,
     fail_write: AtomicBool,
+    panic_at: AtomicU64,
+    begun: AtomicU64,
 }
 
 impl Projection for Positions {
@@ -57,9 +54,20 @@ impl Projection for Positions {
 
 impl MemoryFold for Positions {
     fn begin(&self) {
+        self.begun.fetch_add(1, Ordering::Relaxed);
         *self.folded.lock().unwrap() = Some(Vec::new());
     }
     fn fold(&self, env: &Envelope<'_>) -> Result<(), ProjectionError> {
+        if env.position == self.panic_at.load(Ordering::Relaxed) {
+            // Half of the event folded, then a bug.
+            self.folded
+                .lock()
+                .unwrap()
+                .as_mut()
+                .unwrap()
+                .push(env.position);
+            panic!("a fold bug at {}", env.position);
+        }
         if env.position == self.fail_at.load(Ordering::Relaxed) {
             return Err(ProjectionError::Corrupt(format!(
                 "refused {}",
@@ -141,36 +149,13 @@ fn projections(positions: &Arc<Positions>) -> Vec<Box<dyn Projection>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_fold_is_written_once_with_its_checkpoint_and_a_failed_one_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kasane.db");
     let positions = Arc::new(Positions::default());
-    let runner = ProjectionRunner::new(&path, projections(&positions));
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
-    ));
-    let mut config = SqliteConfig::new(&path, MasterKey::generate());
-    config.clock = clock.clone();
-    config.inline = Some(runner.inline_hook());
-    let store = SqliteStore::open(config).await.unwrap();
-    runner.prepare().unwrap();
-    let service = CommandService::open(
-        Arc::new(store.clone()),
-        TenantId::parse("fold-city").unwrap(),
-    )
-    .await
-    .unwrap();
-    for i in 0..5 {
-        let id = AgencyId(Uuid::now_v7());
-        let cmd = AgencyCommand::Register {
-            agency_id: id,
-            name: format!("事業所 {i}"),
-            kind: AgencyKind::Clinic,
-        };
-        service
-            .agency(None, id, cmd, CommandMeta::at(clock.now()))
-            .await
-            .unwrap();
-    }
+    let common::Town {
+        store,
+        path,
+        runner,
+        dir: _dir,
+    } = common::town(projections(&positions), "fold-city", 5).await;
     let head = store.head_position().await.unwrap();
     let read = open_read(&path).unwrap();
     let inline = seen(&read);
@@ -219,10 +204,24 @@ async fn a_memory_fold_is_written_once_with_its_checkpoint_and_a_failed_one_leav
         "the fold was given up"
     );
 
+    // The next catch-up applies it event by event instead (which would stop at a failing
+    // event and retry from there, instead of folding the whole log again each time).
+    let begun = positions.begun.load(Ordering::Relaxed);
+    runner.catch_up(&store, &|_, _| {}).await.unwrap();
+    assert_eq!(positions.begun.load(Ordering::Relaxed), begun);
+    assert_eq!(seen(&read), inline);
+    let status = runner.status(head).unwrap();
+    assert!(
+        status.iter().all(|s| s.lag == 0 && s.error.is_none()),
+        "{status:?}"
+    );
+
     // Rows that cannot be written: the same, and nothing half-written.
     positions.fail_at.store(0, Ordering::Relaxed);
     positions.fail_write.store(true, Ordering::Relaxed);
+    runner.reset(&["positions".to_owned()]).unwrap();
     runner.catch_up(&store, &|_, _| {}).await.unwrap();
+    assert_eq!(positions.begun.load(Ordering::Relaxed), begun + 1);
     let status = runner.status(head).unwrap();
     let failed = status.iter().find(|s| s.name == "positions").unwrap();
     assert_eq!(failed.position, 0);
@@ -234,8 +233,23 @@ async fn a_memory_fold_is_written_once_with_its_checkpoint_and_a_failed_one_leav
         "the fold was given up"
     );
 
-    // Once the cause is gone, the next catch-up folds it again from 0.
+    // A fold that panics half way through an event: given up like a failure, nothing written.
+    positions.panic_at.store(4, Ordering::Relaxed);
+    runner.reset(&["positions".to_owned()]).unwrap();
+    runner.catch_up(&store, &|_, _| {}).await.unwrap();
+    let status = runner.status(head).unwrap();
+    let failed = status.iter().find(|s| s.name == "positions").unwrap();
+    assert_eq!(failed.position, 0);
+    assert!(
+        failed.error.as_deref().unwrap().contains("panicked"),
+        "{failed:?}"
+    );
+    assert!(seen(&read).is_empty());
+    positions.panic_at.store(0, Ordering::Relaxed);
+
+    // Once the cause is gone, a rebuild folds it again from 0.
     positions.fail_write.store(false, Ordering::Relaxed);
+    runner.reset(&["positions".to_owned()]).unwrap();
     runner.catch_up(&store, &|_, _| {}).await.unwrap();
     assert_eq!(seen(&read), inline);
     let status = runner.status(head).unwrap();
