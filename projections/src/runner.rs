@@ -272,7 +272,17 @@ impl ProjectionRunner {
             .then(|| BackgroundCheckpoints::start(self))
             .flatten();
         let result = self.pipeline(store, from, head, &folds, on_progress).await;
-        let restored = bulk.then(|| self.end_bulk(&folds));
+        // Seconds of index builds and rows: not on the async runtime's thread.
+        let restored = match bulk {
+            true => {
+                let (runner, folds) = (self.clone(), Arc::clone(&folds));
+                let ended = tokio::task::spawn_blocking(move || runner.end_bulk(&folds)).await;
+                Some(ended.map_err(|e| {
+                    ProjectionError::Corrupt(format!("ending the bulk load failed: {e}"))
+                })?)
+            }
+            false => None,
+        };
         drop(checkpoints);
         let reached = result?;
         restored.transpose()?;
