@@ -170,8 +170,8 @@ pub trait Projection: Send + Sync + 'static {
     /// Readies the (empty) tables for a rebuild from position 0, which loads every row and
     /// then calls [`Projection::create`]; `create` must bring the tables back to their query
     /// layout, also after a crash in between. By default it drops the
-    /// [`Projection::bulk_indexes`]; a projection may also swap a table clustered by a key
-    /// that the log visits at random for one filled in log order, sorted at the end.
+    /// [`Projection::bulk_indexes`]. (A table clustered by a key that the log visits at random
+    /// is better filled by a [`MemoryFold`].)
     fn begin_bulk(&self, conn: &Connection) -> Result<(), ProjectionError> {
         for index in self.bulk_indexes() {
             conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{index}\""))?;
