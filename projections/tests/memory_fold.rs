@@ -247,6 +247,14 @@ async fn a_memory_fold_is_written_once_with_its_checkpoint_and_a_failed_one_leav
     assert!(seen(&read).is_empty());
     positions.panic_at.store(0, Ordering::Relaxed);
 
+    // A log longer than the runner may fold in memory is rebuilt through `apply`.
+    let begun = positions.begun.load(Ordering::Relaxed);
+    let bounded = runner.clone().memory_folds_up_to(head - 1);
+    bounded.reset(&["positions".to_owned()]).unwrap();
+    bounded.catch_up(&store, &|_, _| {}).await.unwrap();
+    assert_eq!(positions.begun.load(Ordering::Relaxed), begun);
+    assert_eq!(seen(&read), inline);
+
     // Once the cause is gone, a rebuild folds it again from 0.
     positions.fail_write.store(false, Ordering::Relaxed);
     runner.reset(&["positions".to_owned()]).unwrap();
