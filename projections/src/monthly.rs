@@ -41,7 +41,7 @@ pub struct MonthlyAggregates {
     /// [`Projection::flush`].
     pending: Mutex<HashMap<String, HashMap<Counter, i64>>>,
     /// A rebuild's counters and helper rows, folded in memory ([`crate::MemoryFold`]).
-    memory: Mutex<Option<Box<fold::Helpers>>>,
+    memory: Mutex<Option<Box<fold::Maps>>>,
 }
 
 /// One row of `monthly_counts` within a tenant: month, metric and the dimension values
@@ -103,7 +103,7 @@ impl MonthlyAggregates {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, Option<Box<fold::Helpers>>> {
+    fn memory(&self) -> std::sync::MutexGuard<'_, Option<Box<fold::Maps>>> {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -168,7 +168,7 @@ const ADD: &str = "INSERT INTO monthly_counts (tenant, month, metric, d1, d2, d3
 
 /// What counting an event needs to look up and keep besides the counters: members'
 /// professions, residents' support areas and referrals. `apply` keeps them in the helper
-/// tables ([`Tables`]); a rebuild's fold in memory ([`fold::Helpers`]).
+/// tables ([`Tables`]); a rebuild's fold in memory ([`fold::Maps`]).
 trait Helpers {
     /// Adds one to a counter.
     fn bump(&mut self, tenant: &str, month: Month, metric: &'static str, d: [Dim; 4]);

@@ -15,7 +15,7 @@ use crate::{Envelope, MemoryFold, ProjectionError};
 
 /// Everything the fold has counted and kept so far.
 #[derive(Debug, Default)]
-pub(super) struct Helpers {
+pub(super) struct Maps {
     tenants: Tenants,
     counters: HashMap<String, HashMap<Counter, i64>>,
     /// Agency and profession by member.
@@ -36,7 +36,7 @@ struct Referral {
     answered: Option<(i64, Month)>,
 }
 
-impl super::Helpers for Helpers {
+impl super::Helpers for Maps {
     fn bump(&mut self, tenant: &str, month: Month, metric: &'static str, d: [Dim; 4]) {
         bump_into(&mut self.counters, tenant, month, metric, d);
     }
@@ -116,7 +116,7 @@ impl super::Helpers for Helpers {
     }
 }
 
-impl Helpers {
+impl Maps {
     /// Writes the helper rows and the counters (into empty tables).
     fn write(self, conn: &Connection) -> Result<(), ProjectionError> {
         let tenants = &self.tenants;
