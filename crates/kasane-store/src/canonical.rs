@@ -5,6 +5,8 @@
 //! explicitly, so the result does not depend on whether some other crate in the build turns
 //! on `serde_json/preserve_order`.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
 /// The canonical JSON text of `value` (see the module docs for the rules).
@@ -35,7 +37,7 @@ pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Object(map) => {
             out.push(b'{');
-            for (i, (k, v)) in sorted_entries(map).into_iter().enumerate() {
+            for (i, (k, v)) in sorted_entries(map).enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -48,14 +50,42 @@ pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// The entries of an object in canonical (byte-wise key) order.
-pub(crate) fn sorted_entries(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    // serde_json's default map is already sorted; this is a no-op check then.
-    if !entries.is_sorted_by(|a, b| a.0.as_bytes() <= b.0.as_bytes()) {
-        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+/// Whether `serde_json::Map` iterates in byte-wise key order: it is a `BTreeMap<String, _>`
+/// unless some crate in the build turns on `serde_json/preserve_order`.
+static MAPS_ITERATE_SORTED: LazyLock<bool> = LazyLock::new(|| {
+    let mut map = serde_json::Map::new();
+    for key in ["b", "a", "ä", "Z"] {
+        map.insert(key.to_owned(), Value::Null);
     }
-    entries
+    map.keys().map(String::as_bytes).is_sorted()
+});
+
+/// The entries of an object in canonical (byte-wise key) order, without collecting and
+/// sorting them when the map already iterates in that order.
+pub(crate) fn sorted_entries(map: &serde_json::Map<String, Value>) -> SortedEntries<'_> {
+    if *MAPS_ITERATE_SORTED {
+        return SortedEntries::InOrder(map.iter());
+    }
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    SortedEntries::Sorted(entries.into_iter())
+}
+
+/// Iterator returned by [`sorted_entries`].
+pub(crate) enum SortedEntries<'a> {
+    InOrder(serde_json::map::Iter<'a>),
+    Sorted(std::vec::IntoIter<(&'a String, &'a Value)>),
+}
+
+impl<'a> Iterator for SortedEntries<'a> {
+    type Item = (&'a String, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            SortedEntries::InOrder(it) => it.next(),
+            SortedEntries::Sorted(it) => it.next(),
+        }
+    }
 }
 
 /// Appends a JSON string literal (escaped exactly as serde_json escapes it).

@@ -43,8 +43,9 @@ pub(crate) struct PreparedEvent {
     /// Content digest for idempotency (over the plaintext).
     pub digest: [u8; 32],
     /// The payload as proposed (personal values marked, not sealed), handed to inline
-    /// projections once the event is written.
-    pub payload: serde_json::Value,
+    /// projections once the event is written; `None` when the store has none (it is then
+    /// dropped as soon as it is split, while it is still in the CPU's cache).
+    pub payload: Option<serde_json::Value>,
 }
 
 fn check_name(what: &str, value: &str) -> Result<(), StoreError> {
@@ -67,12 +68,14 @@ fn check_name(what: &str, value: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Validates an append request and prepares its events.
+/// Validates an append request and prepares its events; `keep_payloads` keeps each proposed
+/// payload for inline projections.
 pub(crate) fn prepare_append(
     tenant: &str,
     stream: &str,
     expected: ExpectedVersion,
     events: Vec<ProposedEvent>,
+    keep_payloads: bool,
 ) -> Result<PreparedAppend, StoreError> {
     check_name("tenant", tenant)?;
     check_name("stream", stream)?;
@@ -126,7 +129,7 @@ pub(crate) fn prepare_append(
             personal: split.personal,
             pre_sealed: None,
             digest,
-            payload: e.payload,
+            payload: keep_payloads.then_some(e.payload),
         });
     }
     Ok(PreparedAppend {
@@ -184,7 +187,7 @@ mod tests {
             }),
         ];
         for (i, (t, s, events)) in cases.into_iter().enumerate() {
-            let err = prepare_append(t, s, ExpectedVersion::Any, events).unwrap_err();
+            let err = prepare_append(t, s, ExpectedVersion::Any, events, false).unwrap_err();
             assert_eq!(err.code(), "INVALID_EVENT", "case {i}: {err}");
         }
     }
@@ -196,13 +199,13 @@ mod tests {
         a.payload = json!({"name": {"$personal": "山田"}});
         let mut b = a.clone();
         b.payload = json!({"name": {"$personal": "田中"}});
-        let da = prepare_append("t", "s", ExpectedVersion::Any, vec![a.clone()]).unwrap();
-        let db = prepare_append("t", "s", ExpectedVersion::Any, vec![b]).unwrap();
+        let da = prepare_append("t", "s", ExpectedVersion::Any, vec![a.clone()], false).unwrap();
+        let db = prepare_append("t", "s", ExpectedVersion::Any, vec![b], false).unwrap();
         assert_ne!(da.events[0].digest, db.events[0].digest);
         let other_stream =
-            prepare_append("t", "s2", ExpectedVersion::Any, vec![a.clone()]).unwrap();
+            prepare_append("t", "s2", ExpectedVersion::Any, vec![a.clone()], false).unwrap();
         assert_ne!(da.events[0].digest, other_stream.events[0].digest);
-        let again = prepare_append("t", "s", ExpectedVersion::Exact(9), vec![a]).unwrap();
+        let again = prepare_append("t", "s", ExpectedVersion::Exact(9), vec![a], false).unwrap();
         assert_eq!(da.events[0].digest, again.events[0].digest);
     }
 }

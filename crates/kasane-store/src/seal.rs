@@ -105,35 +105,40 @@ fn split_walk<'v>(
 ) -> Result<(), String> {
     match v {
         Value::Object(map) => {
-            if let Some(inner) = map.get(PERSONAL_KEY) {
-                if map.len() != 1 {
+            // Markers are single-key objects; a longer object is checked key by key below.
+            if map.len() == 1
+                && let Some((key, inner)) = map.iter().next()
+            {
+                if key == PERSONAL_KEY {
+                    if !may_seal {
+                        return Err(format!(
+                            "the payload holds \"{PERSONAL_KEY}\" values but data_subject is not set; \
+                             set data_subject to the person the values are about"
+                        ));
+                    }
+                    out.extend_from_slice(b"{\"");
+                    out.extend_from_slice(SEALED_KEY.as_bytes());
+                    out.extend_from_slice(b"\":");
+                    out.extend_from_slice(personal.len().to_string().as_bytes());
+                    out.push(b'}');
+                    personal.push(inner);
+                    return Ok(());
+                }
+                if key == SEALED_KEY || key == ERASED_KEY {
+                    return Err(format!(
+                        "objects with the single key \"{SEALED_KEY}\" or \"{ERASED_KEY}\" are reserved \
+                         for the store; rename the key"
+                    ));
+                }
+            }
+            out.push(b'{');
+            for (i, (k, v)) in sorted_entries(map).enumerate() {
+                if k == PERSONAL_KEY {
                     return Err(format!(
                         "an object holding \"{PERSONAL_KEY}\" must have no other keys; \
                          wrap only the personal value itself: {{\"{PERSONAL_KEY}\": value}}"
                     ));
                 }
-                if !may_seal {
-                    return Err(format!(
-                        "the payload holds \"{PERSONAL_KEY}\" values but data_subject is not set; \
-                         set data_subject to the person the values are about"
-                    ));
-                }
-                out.extend_from_slice(b"{\"");
-                out.extend_from_slice(SEALED_KEY.as_bytes());
-                out.extend_from_slice(b"\":");
-                out.extend_from_slice(personal.len().to_string().as_bytes());
-                out.push(b'}');
-                personal.push(inner);
-                return Ok(());
-            }
-            if map.len() == 1 && (map.contains_key(SEALED_KEY) || map.contains_key(ERASED_KEY)) {
-                return Err(format!(
-                    "objects with the single key \"{SEALED_KEY}\" or \"{ERASED_KEY}\" are reserved \
-                     for the store; rename the key"
-                ));
-            }
-            out.push(b'{');
-            for (i, (k, v)) in sorted_entries(map).into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -257,6 +262,8 @@ mod tests {
     fn split_rejects_what_would_be_ambiguous() {
         assert!(split_payload(&json!({"n": {"$personal": 1}}), false).is_err());
         assert!(split_payload(&json!({"n": {"$personal": 1, "x": 2}}), true).is_err());
+        // A sibling that sorts before the marker, with its own nested objects.
+        assert!(split_payload(&json!({"!": {"a": [1]}, "$personal": 1}), true).is_err());
         assert!(split_payload(&json!({"n": {"$sealed": 0}}), true).is_err());
         assert!(split_payload(&json!([{"$erased": true}]), true).is_err());
     }

@@ -178,3 +178,46 @@ async fn a_store_opened_through_a_symlink_flushes_its_real_wal() {
     let store = SqliteStore::open(config).await.unwrap();
     assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
 }
+
+/// While a committed group still waits for the flushing thread to take it, the writer does
+/// not commit again (that commit would wait for the same flush): what arrives meanwhile is
+/// committed as one group once the thread takes the waiting one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_arriving_while_a_commit_waits_for_the_flush_share_the_next_commit() {
+    let t = TestDir::new();
+    let (sync, go) = gated();
+    let mut config = t.config();
+    config.sync = Some(sync);
+    go.send(()).unwrap();
+    let store = SqliteStore::open(config).await.unwrap();
+    let spawn_append = |stream: String, n: u64| {
+        let store = store.clone();
+        tokio::spawn(async move { append_new(&store, &stream, n).await })
+    };
+
+    // The first group is taken at once and its flush blocks; the second waits to be taken.
+    let first = spawn_append("resident-a".into(), 1);
+    tokio::task::block_in_place(|| wait_until_committed(&t, 1));
+    let second = spawn_append("resident-b".into(), 2);
+    tokio::task::block_in_place(|| wait_until_committed(&t, 2));
+    let rest: Vec<_> = (0..18)
+        .map(|i| spawn_append(format!("resident-c{i}"), 3 + i))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        tokio::task::block_in_place(|| committed_rows(&t)),
+        2,
+        "the writer committed while its last group was still waiting for the flush"
+    );
+
+    // Let every flush through: the 18 are committed together once the second group is taken.
+    for _ in 0..3 {
+        go.send(()).unwrap();
+    }
+    for task in std::iter::once(first).chain([second]).chain(rest) {
+        task.await.unwrap().unwrap();
+    }
+    let counts = store.commit_counts().unwrap();
+    assert_eq!((counts.commits, counts.events), (3, 20));
+    assert_eq!(store.head_position().await.unwrap(), 20);
+}

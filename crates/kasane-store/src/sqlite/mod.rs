@@ -144,6 +144,8 @@ struct Inner {
     durable: Arc<Durable>,
     keys: Arc<KeyCache>,
     stats: Arc<crate::stats::CommitStats>,
+    /// Whether appends keep their proposed payloads (for the inline hook).
+    keep_payloads: bool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -207,6 +209,7 @@ impl SqliteStore {
         let stats = Arc::new(crate::stats::CommitStats::default());
         let (head_tx, head_rx) = watch::channel(head);
         let durable = Arc::new(Durable::new(head, head_rx.clone()));
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         // Full durability: a thread flushes the WAL and only then acknowledges.
         let (head_tx, durable_tx, durable_thread) = match config.durability {
             Durability::Normal => (Some(head_tx), None, None),
@@ -228,6 +231,16 @@ impl SqliteStore {
                     state: Arc::clone(&durable),
                     replies: Some(replies.clone()),
                     stats: Arc::clone(&stats),
+                    wake_writer: {
+                        // Weak, so that the writer still stops once every store handle is gone.
+                        let writer = tx.downgrade();
+                        Box::new(move || {
+                            if let Some(writer) = writer.upgrade() {
+                                // A full queue wakes the writer anyway.
+                                let _ = writer.try_send(WriterMsg::Wake);
+                            }
+                        })
+                    },
                 };
                 let (tx, rx) = std::sync::mpsc::channel();
                 let thread = std::thread::Builder::new()
@@ -236,7 +249,6 @@ impl SqliteStore {
                 (None, Some(tx), Some(thread))
             }
         };
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let tail = opened.unindexed.view();
         let writer = Writer::new(
             opened.conn,
@@ -259,6 +271,7 @@ impl SqliteStore {
                 stats: Arc::clone(&stats),
             },
         );
+        let keep_payloads = writer.has_inline_hook();
         std::thread::Builder::new()
             .name("kasane-sqlite-writer".into())
             .spawn(move || writer.run(rx))?;
@@ -277,6 +290,7 @@ impl SqliteStore {
                 durable,
                 keys,
                 stats,
+                keep_payloads,
             }),
         })
     }
@@ -320,7 +334,8 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let mut request = prepare_append(tenant, stream, expected, events)?;
+        let mut request =
+            prepare_append(tenant, stream, expected, events, self.inner.keep_payloads)?;
         request.pre_seal(&self.inner.keys);
         let (reply, answer) = oneshot::channel();
         self.send(WriterMsg::Append { request, reply }).await?;

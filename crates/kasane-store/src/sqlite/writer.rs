@@ -51,6 +51,8 @@ pub(crate) enum WriterMsg {
     },
     /// Finish queued work, close the connection, then answer.
     Shutdown { reply: oneshot::Sender<()> },
+    /// The flushing thread took the last committed group: the writer may commit again.
+    Wake,
 }
 
 /// Where an append's answer goes.
@@ -93,6 +95,9 @@ type Applied = Result<Result<AppendResult, StoreError>, StoreError>;
 pub(crate) struct Writer {
     conn: Connection,
     st: State,
+    /// Whether a commit waits while the flushing thread has not taken the last one (only
+    /// with a durability stage).
+    pace_commits: bool,
 }
 
 /// The writer's in-memory state (kept apart from the connection so that prepared statements,
@@ -330,6 +335,7 @@ impl Writer {
     pub(crate) fn new(conn: Connection, parts: WriterParts) -> Self {
         Writer {
             conn,
+            pace_commits: parts.durable_tx.is_some(),
             st: State {
                 master: parts.master,
                 head: parts.head,
@@ -359,6 +365,11 @@ impl Writer {
     }
 
     /// The thread's main loop: runs until every sender is gone or a shutdown arrives.
+    /// Whether the inline hook is set (appends must then keep their payloads for it).
+    pub(crate) fn has_inline_hook(&self) -> bool {
+        self.st.inline.is_some()
+    }
+
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
         let mut pending: Option<WriterMsg> = None;
         loop {
@@ -374,20 +385,44 @@ impl Writer {
                     let mut events = request.events.len();
                     let mut batch = vec![(request, reply)];
                     while events < MAX_BATCH_EVENTS {
-                        match rx.try_recv() {
-                            Ok(WriterMsg::Append { request, reply }) => {
+                        let next = match rx.try_recv() {
+                            Ok(msg) => msg,
+                            // Nothing queued. While the group committed last still waits for
+                            // the flushing thread, a commit now would wait for the same flush:
+                            // collect what arrives until that thread takes it. Fewer, larger
+                            // commits write fewer WAL frames per event.
+                            Err(_) => {
+                                if !self.pace_commits
+                                    || !self.st.durable.flush_pending(true)
+                                    // A stage that stopped takes nothing; do not wait for it.
+                                    || self.st.durable_thread.as_ref().is_none_or(|t| t.is_finished())
+                                {
+                                    break;
+                                }
+                                match rx.blocking_recv() {
+                                    Some(msg) => msg,
+                                    None => break,
+                                }
+                            }
+                        };
+                        match next {
+                            WriterMsg::Append { request, reply } => {
                                 events += request.events.len();
                                 batch.push((request, reply));
                             }
-                            Ok(other) => {
+                            WriterMsg::Wake => {}
+                            other => {
                                 pending = Some(other);
                                 break;
                             }
-                            Err(_) => break,
                         }
+                    }
+                    if self.pace_commits {
+                        self.st.durable.flush_pending(false);
                     }
                     self.write_batch(batch);
                 }
+                WriterMsg::Wake => {}
                 WriterMsg::Destroy {
                     tenant,
                     subject,
@@ -413,6 +448,7 @@ impl Writer {
                             WriterMsg::Shutdown { reply } => {
                                 let _ = reply.send(());
                             }
+                            WriterMsg::Wake => {}
                         }
                     }
                     self.stop();
@@ -544,26 +580,31 @@ impl Writer {
         // Answers (rejections and replays included: they describe what is committed) wait
         // for the flush that makes this commit durable.
         let answers = match &st.durable_tx {
-            Some(tx) => match tx.send(Pending {
-                head: st.head,
-                answers,
-            }) {
-                Ok(()) => return,
-                Err(returned) => {
-                    let detail = "the durability stage stopped";
-                    st.durable.mark_failed();
-                    returned
-                        .0
-                        .answers
-                        .into_iter()
-                        .map(|(reply, answer)| {
-                            let outcome = Err(sync_failed(detail));
-                            let spent = answer.spent;
-                            (reply, Answer { outcome, spent })
-                        })
-                        .collect()
+            Some(tx) => {
+                // Counted before it is sent, so the stage never takes an uncounted group.
+                st.durable.note_handed_over();
+                let sent = tx.send(Pending {
+                    head: st.head,
+                    answers,
+                });
+                match sent {
+                    Ok(()) => return,
+                    Err(returned) => {
+                        let detail = "the durability stage stopped";
+                        st.durable.mark_failed();
+                        returned
+                            .0
+                            .answers
+                            .into_iter()
+                            .map(|(reply, answer)| {
+                                let outcome = Err(sync_failed(detail));
+                                let spent = answer.spent;
+                                (reply, Answer { outcome, spent })
+                            })
+                            .collect()
+                    }
                 }
-            },
+            }
             None => answers,
         };
         st.answer(answers);
@@ -682,7 +723,7 @@ fn fill_stream_index(conn: &Connection, st: &mut State) -> Result<bool, StoreErr
 fn restore_payloads(st: &mut State, mark: Mark, batch: &mut [(PreparedAppend, AppendReply)]) {
     let from = st.recorded_from.drain(mark.recorded..);
     for ((req_no, ev_no), recorded) in from.zip(st.recorded.drain(mark.recorded..)) {
-        batch[req_no].0.events[ev_no].payload = recorded.payload;
+        batch[req_no].0.events[ev_no].payload = Some(recorded.payload);
     }
 }
 
@@ -874,7 +915,10 @@ fn apply(
                 data_subject: ev.data_subject.clone(),
                 // Moved, not cloned (a deep copy per event); a pass that is rolled back gives
                 // the payloads back before the careful one (`restore_payloads`).
-                payload: std::mem::take(&mut ev.payload),
+                payload: {
+                    debug_assert!(ev.payload.is_some(), "payloads are kept for inline hooks");
+                    ev.payload.take().unwrap_or_default()
+                },
                 prev_hash,
                 hash,
             });
@@ -1076,7 +1120,7 @@ mod tests {
         events: Vec<ProposedEvent>,
     ) -> ((PreparedAppend, AppendReply), oneshot::Receiver<Answer>) {
         let (tx, rx) = oneshot::channel();
-        let req = prepare_append("t", stream, expected, events).unwrap();
+        let req = prepare_append("t", stream, expected, events, true).unwrap();
         ((req, tx), rx)
     }
 
