@@ -69,6 +69,9 @@ pub struct LevelResult {
     pub ratio: f64,
     /// Group commits and flushes of the log the store made for this level.
     pub commits: CommitCounts,
+    /// CPU time (user and system, every thread of the process) per event while the level
+    /// ran: steadier than the rate on a machine whose disk or neighbours vary.
+    pub cpu_per_event: Duration,
 }
 
 /// Everything one run measured.
@@ -219,6 +222,7 @@ async fn run_level(
         mine.push(proposed_event(stream, mine.len() as u64, *actor));
     }
 
+    let cpu_before = process_cpu_time();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(writers);
     for (stream, _, events) in prepared {
@@ -245,6 +249,7 @@ async fn run_level(
         latencies.extend(task.await.context("a writer task panicked")??);
     }
     let elapsed = started.elapsed();
+    let cpu_per_event = process_cpu_time().saturating_sub(cpu_before) / events.max(1) as u32;
 
     let head = store.head_position().await?;
     let commits = store.commit_counts().unwrap_or_default();
@@ -263,7 +268,22 @@ async fn run_level(
         p99: pct(0.99),
         ratio: 0.0,
         commits,
+        cpu_per_event,
     })
+}
+
+/// User plus system CPU time of the whole process so far.
+fn process_cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return Duration::ZERO;
+        }
+        usage.assume_init()
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 /// Batched plain INSERTs of the same bytes (one proposed envelope as JSON per row) into a bare
@@ -322,7 +342,7 @@ impl fmt::Display for AppendBenchReport {
         )?;
         writeln!(
             f,
-            "{:>8} {:>9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>14} {:>9} {:>9} {:>12}",
+            "{:>8} {:>9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>14} {:>9} {:>9} {:>12} {:>10}",
             "writers",
             "events",
             "seconds",
@@ -333,13 +353,14 @@ impl fmt::Display for AppendBenchReport {
             "events/commit",
             "flushes",
             "ms/flush",
-            "writer µs/ev"
+            "writer µs/ev",
+            "cpu µs/ev"
         )?;
         for l in &self.levels {
             let c = &l.commits;
             writeln!(
                 f,
-                "{:>8} {:>9} {:>9.2} {:>12.0} {:>10.2} {:>10.2} {:>11.2}x {:>14.1} {:>9} {:>9.2} {:>12.1}",
+                "{:>8} {:>9} {:>9.2} {:>12.0} {:>10.2} {:>10.2} {:>11.2}x {:>14.1} {:>9} {:>9.2} {:>12.1} {:>10.1}",
                 l.writers,
                 l.events,
                 l.elapsed.as_secs_f64(),
@@ -351,6 +372,7 @@ impl fmt::Display for AppendBenchReport {
                 c.flushes,
                 c.flush_micros as f64 / c.flushes.max(1) as f64 / 1e3,
                 c.write_micros as f64 / c.events.max(1) as f64,
+                l.cpu_per_event.as_secs_f64() * 1e6,
             )?;
         }
         write!(
