@@ -23,9 +23,6 @@ use uuid::Uuid;
 /// Rows per transaction in the baseline.
 const BASELINE_BATCH: usize = 256;
 
-/// Baseline repetitions (the median is reported).
-const BASELINE_RUNS: usize = 3;
-
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct AppendBenchOptions {
@@ -37,6 +34,8 @@ pub struct AppendBenchOptions {
     pub durability: Durability,
     /// Where the temporary databases go (default: the system temp directory).
     pub dir: Option<PathBuf>,
+    /// Runs of each level; each run sits between two baseline runs.
+    pub runs: usize,
 }
 
 impl Default for AppendBenchOptions {
@@ -46,6 +45,7 @@ impl Default for AppendBenchOptions {
             levels: vec![1, 16, 256],
             durability: Durability::Full,
             dir: None,
+            runs: 3,
         }
     }
 }
@@ -65,8 +65,11 @@ pub struct LevelResult {
     pub p50: Duration,
     /// 99th percentile append latency.
     pub p99: Duration,
-    /// `events_per_sec / baseline events_per_sec`.
+    /// `events_per_sec` over the mean rate of the baseline runs just before and after this run
+    /// (the median run of the level's runs is the one reported).
     pub ratio: f64,
+    /// Lowest and highest ratio among the level's runs.
+    pub ratio_range: (f64, f64),
     /// Group commits and flushes of the log the store made for this level.
     pub commits: CommitCounts,
     /// CPU time (user and system, every thread of the process) per event while the level
@@ -87,8 +90,10 @@ pub struct AppendBenchReport {
     pub baseline_row_bytes: usize,
     /// Events the baseline inserted.
     pub baseline_events: u64,
-    /// Baseline wall time (median of three runs).
+    /// Baseline wall time (median of all its runs).
     pub baseline_elapsed: Duration,
+    /// Baseline runs made (one before each level run, and one at the end).
+    pub baseline_runs: usize,
     /// Baseline rows per second.
     pub baseline_events_per_sec: f64,
     /// One entry per concurrency level, in the order requested.
@@ -109,6 +114,9 @@ pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
     if opts.events_per_level == 0 {
         bail!("the number of events per level must be at least 1");
     }
+    if opts.runs == 0 {
+        bail!("the number of runs per level must be at least 1");
+    }
     if opts.levels.is_empty() || opts.levels.contains(&0) {
         bail!("give at least one writer count, each at least 1 (e.g. 1,16,256)");
     }
@@ -123,29 +131,45 @@ pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
     let payload_bytes = serde_json::to_vec(&sample.payload)?.len();
     let baseline_row_bytes = serde_json::to_vec(&sample)?.len();
 
-    // The baseline is short, so one disturbance skews it: take the median of three runs.
-    let mut baseline_runs = Vec::with_capacity(BASELINE_RUNS);
-    for run in 0..BASELINE_RUNS {
-        let path = dir.join(format!("baseline-{run}.db"));
+    // This machine's disk and neighbours change its speed from one second to the next, so
+    // every run of a level sits between two baseline runs and is compared with their mean;
+    // the level's median run is reported.
+    let mut baselines: Vec<(u64, Duration)> = Vec::new();
+    let run_baseline = |n: usize| {
+        let path = dir.join(format!("baseline-{n}.db"));
         let durability = opts.durability;
         let events = opts.events_per_level;
-        baseline_runs.push(
+        async move {
             tokio::task::spawn_blocking(move || baseline(&path, durability, events))
                 .await
-                .context("the baseline task failed")??,
-        );
-    }
-    baseline_runs.sort_by_key(|(_, elapsed)| *elapsed);
-    let (baseline_events, baseline_elapsed) = baseline_runs[BASELINE_RUNS / 2];
-    let baseline_events_per_sec = per_sec(baseline_events, baseline_elapsed);
-
+                .context("the baseline task failed")?
+        }
+    };
+    baselines.push(run_baseline(0).await?);
     let mut levels = Vec::with_capacity(opts.levels.len());
     for &writers in &opts.levels {
-        let path = dir.join(format!("store-{writers}.db"));
-        let mut level = run_level(&path, opts.durability, writers, opts.events_per_level).await?;
-        level.ratio = level.events_per_sec / baseline_events_per_sec;
-        levels.push(level);
+        let mut runs = Vec::with_capacity(opts.runs);
+        for run in 0..opts.runs {
+            let path = dir.join(format!("store-{writers}-{run}.db"));
+            let mut level =
+                run_level(&path, opts.durability, writers, opts.events_per_level).await?;
+            let before = baselines[baselines.len() - 1];
+            baselines.push(run_baseline(baselines.len()).await?);
+            let after = baselines[baselines.len() - 1];
+            let around = (per_sec(before.0, before.1) + per_sec(after.0, after.1)) / 2.0;
+            level.ratio = level.events_per_sec / around;
+            runs.push(level);
+        }
+        runs.sort_by(|a, b| a.ratio.total_cmp(&b.ratio));
+        let range = (runs[0].ratio, runs[runs.len() - 1].ratio);
+        let mut median = runs.swap_remove(runs.len() / 2);
+        median.ratio_range = range;
+        levels.push(median);
     }
+    let baseline_runs = baselines.len();
+    baselines.sort_by_key(|(_, elapsed)| *elapsed);
+    let (baseline_events, baseline_elapsed) = baselines[baseline_runs / 2];
+    let baseline_events_per_sec = per_sec(baseline_events, baseline_elapsed);
     Ok(AppendBenchReport {
         started_at,
         durability: opts.durability,
@@ -153,6 +177,7 @@ pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
         baseline_row_bytes,
         baseline_events,
         baseline_elapsed,
+        baseline_runs,
         baseline_events_per_sec,
         levels,
     })
@@ -267,6 +292,7 @@ async fn run_level(
         p50: pct(0.50),
         p99: pct(0.99),
         ratio: 0.0,
+        ratio_range: (0.0, 0.0),
         commits,
         cpu_per_event,
     })
@@ -342,7 +368,7 @@ impl fmt::Display for AppendBenchReport {
         )?;
         writeln!(
             f,
-            "{:>8} {:>9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>14} {:>9} {:>9} {:>12} {:>10}",
+            "{:>8} {:>9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>13} {:>14} {:>9} {:>9} {:>12} {:>10}",
             "writers",
             "events",
             "seconds",
@@ -350,6 +376,7 @@ impl fmt::Display for AppendBenchReport {
             "p50 ms",
             "p99 ms",
             "vs baseline",
+            "runs' range",
             "events/commit",
             "flushes",
             "ms/flush",
@@ -360,7 +387,7 @@ impl fmt::Display for AppendBenchReport {
             let c = &l.commits;
             writeln!(
                 f,
-                "{:>8} {:>9} {:>9.2} {:>12.0} {:>10.2} {:>10.2} {:>11.2}x {:>14.1} {:>9} {:>9.2} {:>12.1} {:>10.1}",
+                "{:>8} {:>9} {:>9.2} {:>12.0} {:>10.2} {:>10.2} {:>11.2}x {:>13} {:>14.1} {:>9} {:>9.2} {:>12.1} {:>10.1}",
                 l.writers,
                 l.events,
                 l.elapsed.as_secs_f64(),
@@ -368,6 +395,7 @@ impl fmt::Display for AppendBenchReport {
                 l.p50.as_secs_f64() * 1e3,
                 l.p99.as_secs_f64() * 1e3,
                 l.ratio,
+                format!("{:.2}-{:.2}x", l.ratio_range.0, l.ratio_range.1),
                 c.events as f64 / c.commits.max(1) as f64,
                 c.flushes,
                 c.flush_micros as f64 / c.flushes.max(1) as f64 / 1e3,
@@ -378,9 +406,11 @@ impl fmt::Display for AppendBenchReport {
         write!(
             f,
             "baseline: {} plain INSERTs of {}-byte rows, {BASELINE_BATCH} per transaction, bare WAL \
-             table (median of {BASELINE_RUNS} runs): {:.2} s, {:.0} events/s",
+             table (median of {} runs, one before each level run and one at the end): {:.2} s, \
+             {:.0} events/s; each ratio compares a level run with the two baseline runs around it",
             self.baseline_events,
             self.baseline_row_bytes,
+            self.baseline_runs,
             self.baseline_elapsed.as_secs_f64(),
             self.baseline_events_per_sec,
         )
@@ -399,14 +429,19 @@ mod tests {
             levels: vec![1, 3, 64],
             durability: Durability::Normal,
             dir: Some(dir.path().to_owned()),
+            runs: 2,
         };
         let report = run(&opts).await.unwrap();
         assert_eq!(report.levels.len(), 3);
+        // One baseline run before each level run, and one at the end.
+        assert_eq!(report.baseline_runs, 3 * 2 + 1);
         assert_eq!(report.baseline_events, 40);
         assert!(report.baseline_events_per_sec > 0.0);
         for level in &report.levels {
             assert_eq!(level.events, 40);
             assert!(level.events_per_sec > 0.0 && level.ratio > 0.0);
+            let (low, high) = level.ratio_range;
+            assert!(low <= level.ratio && level.ratio <= high, "{low} {high}");
             assert!(level.p50 <= level.p99);
         }
         assert!(
@@ -432,6 +467,9 @@ mod tests {
         assert!(run(&opts).await.is_err());
         opts.events_per_level = 10;
         opts.levels = vec![0];
+        assert!(run(&opts).await.is_err());
+        opts.levels = vec![1];
+        opts.runs = 0;
         assert!(run(&opts).await.is_err());
     }
 }

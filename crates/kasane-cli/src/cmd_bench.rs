@@ -26,6 +26,9 @@ pub enum BenchCommand {
         /// Directory for the temporary databases (default: the system temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Runs of each level, each between two baseline runs; the median ratio is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Full rebuild of every projection from a log of 1M+ events vs. reading and decoding it.
     Replay {
@@ -105,12 +108,14 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
             writers,
             durability,
             dir,
+            runs,
         } => {
             let opts = AppendBenchOptions {
                 events_per_level: events,
                 levels: writers,
                 durability,
                 dir,
+                runs,
             };
             let report = run_append(&opts).await?;
             println!("{report}");
