@@ -84,7 +84,7 @@ pub struct SqliteConfig {
     pub clock: Arc<dyn Clock>,
     /// Read models updated inside each append transaction (`None`: the log only).
     pub inline: Option<InlineHook>,
-    /// Unindexed events after which the writer fills the stream index (default 4,096).
+    /// Unindexed events after which the writer fills the stream index (default 16,384).
     /// Smaller means shorter tail scans for stream reads and more index writes; tests set
     /// it low to cross the boundary often.
     pub stream_index_every: usize,

@@ -28,7 +28,7 @@ use crate::store::ReadDirection;
 /// Unindexed events that make the writer fill the index (in the transaction of the group
 /// that reaches it), by default. A stream read scans at most about this many rows of the
 /// tail.
-pub(crate) const INDEX_EVERY_EVENTS: usize = 4096;
+pub(crate) const INDEX_EVERY_EVENTS: usize = 16384;
 
 /// One event's place: what `stream_index` holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
