@@ -162,7 +162,8 @@ pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
         }
         runs.sort_by(|a, b| a.ratio.total_cmp(&b.ratio));
         let range = (runs[0].ratio, runs[runs.len() - 1].ratio);
-        let mut median = runs.swap_remove(runs.len() / 2);
+        // The lower middle run when there is an even number of them.
+        let mut median = runs.swap_remove((runs.len() - 1) / 2);
         median.ratio_range = range;
         levels.push(median);
     }
@@ -274,7 +275,8 @@ async fn run_level(
         latencies.extend(task.await.context("a writer task panicked")??);
     }
     let elapsed = started.elapsed();
-    let cpu_per_event = process_cpu_time().saturating_sub(cpu_before) / events.max(1) as u32;
+    let cpu = process_cpu_time().saturating_sub(cpu_before);
+    let cpu_per_event = Duration::from_nanos((cpu.as_nanos() / u128::from(events.max(1))) as u64);
 
     let head = store.head_position().await?;
     let commits = store.commit_counts().unwrap_or_default();
@@ -298,7 +300,14 @@ async fn run_level(
     })
 }
 
+/// User plus system CPU time of the whole process so far (zero where it cannot be read).
+#[cfg(not(unix))]
+fn process_cpu_time() -> Duration {
+    Duration::ZERO
+}
+
 /// User plus system CPU time of the whole process so far.
+#[cfg(unix)]
 fn process_cpu_time() -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.

@@ -44,10 +44,6 @@ pub(crate) struct Durable {
     durable: watch::Receiver<u64>,
     /// Set when a flush failed: nothing more may be acknowledged.
     failed: AtomicBool,
-    /// Committed groups handed to the flushing thread that it has not taken yet.
-    untaken: AtomicU64,
-    /// Set while the writer waits for the flushing thread to take the group it handed over.
-    writer_waiting: AtomicBool,
 }
 
 impl Durable {
@@ -56,23 +52,7 @@ impl Durable {
             committed: AtomicU64::new(head),
             durable,
             failed: AtomicBool::new(false),
-            untaken: AtomicU64::new(0),
-            writer_waiting: AtomicBool::new(false),
         }
-    }
-
-    /// Counts a committed group the writer is about to hand to the flushing thread.
-    pub(crate) fn note_handed_over(&self) {
-        self.untaken.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// The writer's side of the commit pacing: true while a group it committed still waits
-    /// for the flushing thread to take it. A commit made now would wait for the same flush
-    /// as that group, so the writer collects more requests instead; `waiting` marks it as
-    /// asleep, so that the flushing thread wakes it when it takes the group.
-    pub(crate) fn flush_pending(&self, waiting: bool) -> bool {
-        self.writer_waiting.store(waiting, Ordering::SeqCst);
-        self.untaken.load(Ordering::SeqCst) > 0 && !self.has_failed()
     }
 
     /// The last durable position: the most any read of the log may return.
@@ -138,8 +118,6 @@ pub(crate) struct SyncStage {
     pub state: Arc<Durable>,
     pub replies: Option<mpsc::UnboundedSender<ReplyBatch>>,
     pub stats: Arc<crate::stats::CommitStats>,
-    /// Wakes the writer when it waits for this thread to take a group.
-    pub wake_writer: Box<dyn Fn() + Send>,
 }
 
 /// `fdatasync` of the store's WAL file (`<db>-wal`, which exists once the store is open).
@@ -157,13 +135,6 @@ impl SyncStage {
         while let Ok(first) = rx.recv() {
             let mut groups = vec![first];
             groups.extend(rx.try_iter());
-            // Taken: what the writer commits from now on goes into the next flush.
-            self.state
-                .untaken
-                .fetch_sub(groups.len() as u64, Ordering::SeqCst);
-            if self.state.writer_waiting.load(Ordering::SeqCst) {
-                (self.wake_writer)();
-            }
             let head = groups.iter().map(|g| g.head).max().unwrap_or(durable);
             let flushed = if self.state.has_failed() {
                 Err("an earlier flush failed".to_owned())

@@ -209,7 +209,6 @@ impl SqliteStore {
         let stats = Arc::new(crate::stats::CommitStats::default());
         let (head_tx, head_rx) = watch::channel(head);
         let durable = Arc::new(Durable::new(head, head_rx.clone()));
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         // Full durability: a thread flushes the WAL and only then acknowledges.
         let (head_tx, durable_tx, durable_thread) = match config.durability {
             Durability::Normal => (Some(head_tx), None, None),
@@ -231,16 +230,6 @@ impl SqliteStore {
                     state: Arc::clone(&durable),
                     replies: Some(replies.clone()),
                     stats: Arc::clone(&stats),
-                    wake_writer: {
-                        // Weak, so that the writer still stops once every store handle is gone.
-                        let writer = tx.downgrade();
-                        Box::new(move || {
-                            if let Some(writer) = writer.upgrade() {
-                                // A full queue wakes the writer anyway.
-                                let _ = writer.try_send(WriterMsg::Wake);
-                            }
-                        })
-                    },
                 };
                 let (tx, rx) = std::sync::mpsc::channel();
                 let thread = std::thread::Builder::new()
@@ -249,6 +238,7 @@ impl SqliteStore {
                 (None, Some(tx), Some(thread))
             }
         };
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let tail = opened.unindexed.view();
         let writer = Writer::new(
             opened.conn,

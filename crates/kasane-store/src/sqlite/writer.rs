@@ -51,8 +51,6 @@ pub(crate) enum WriterMsg {
     },
     /// Finish queued work, close the connection, then answer.
     Shutdown { reply: oneshot::Sender<()> },
-    /// The flushing thread took the last committed group: the writer may commit again.
-    Wake,
 }
 
 /// Where an append's answer goes.
@@ -95,9 +93,6 @@ type Applied = Result<Result<AppendResult, StoreError>, StoreError>;
 pub(crate) struct Writer {
     conn: Connection,
     st: State,
-    /// Whether a commit waits while the flushing thread has not taken the last one (only
-    /// with a durability stage).
-    pace_commits: bool,
 }
 
 /// The writer's in-memory state (kept apart from the connection so that prepared statements,
@@ -335,7 +330,6 @@ impl Writer {
     pub(crate) fn new(conn: Connection, parts: WriterParts) -> Self {
         Writer {
             conn,
-            pace_commits: parts.durable_tx.is_some(),
             st: State {
                 master: parts.master,
                 head: parts.head,
@@ -364,12 +358,12 @@ impl Writer {
         }
     }
 
-    /// The thread's main loop: runs until every sender is gone or a shutdown arrives.
     /// Whether the inline hook is set (appends must then keep their payloads for it).
     pub(crate) fn has_inline_hook(&self) -> bool {
         self.st.inline.is_some()
     }
 
+    /// The thread's main loop: runs until every sender is gone or a shutdown arrives.
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
         let mut pending: Option<WriterMsg> = None;
         loop {
@@ -385,44 +379,20 @@ impl Writer {
                     let mut events = request.events.len();
                     let mut batch = vec![(request, reply)];
                     while events < MAX_BATCH_EVENTS {
-                        let next = match rx.try_recv() {
-                            Ok(msg) => msg,
-                            // Nothing queued. While the group committed last still waits for
-                            // the flushing thread, a commit now would wait for the same flush:
-                            // collect what arrives until that thread takes it. Fewer, larger
-                            // commits write fewer WAL frames per event.
-                            Err(_) => {
-                                if !self.pace_commits
-                                    || !self.st.durable.flush_pending(true)
-                                    // A stage that stopped takes nothing; do not wait for it.
-                                    || self.st.durable_thread.as_ref().is_none_or(|t| t.is_finished())
-                                {
-                                    break;
-                                }
-                                match rx.blocking_recv() {
-                                    Some(msg) => msg,
-                                    None => break,
-                                }
-                            }
-                        };
-                        match next {
-                            WriterMsg::Append { request, reply } => {
+                        match rx.try_recv() {
+                            Ok(WriterMsg::Append { request, reply }) => {
                                 events += request.events.len();
                                 batch.push((request, reply));
                             }
-                            WriterMsg::Wake => {}
-                            other => {
+                            Ok(other) => {
                                 pending = Some(other);
                                 break;
                             }
+                            Err(_) => break,
                         }
-                    }
-                    if self.pace_commits {
-                        self.st.durable.flush_pending(false);
                     }
                     self.write_batch(batch);
                 }
-                WriterMsg::Wake => {}
                 WriterMsg::Destroy {
                     tenant,
                     subject,
@@ -448,7 +418,6 @@ impl Writer {
                             WriterMsg::Shutdown { reply } => {
                                 let _ = reply.send(());
                             }
-                            WriterMsg::Wake => {}
                         }
                     }
                     self.stop();
@@ -580,31 +549,26 @@ impl Writer {
         // Answers (rejections and replays included: they describe what is committed) wait
         // for the flush that makes this commit durable.
         let answers = match &st.durable_tx {
-            Some(tx) => {
-                // Counted before it is sent, so the stage never takes an uncounted group.
-                st.durable.note_handed_over();
-                let sent = tx.send(Pending {
-                    head: st.head,
-                    answers,
-                });
-                match sent {
-                    Ok(()) => return,
-                    Err(returned) => {
-                        let detail = "the durability stage stopped";
-                        st.durable.mark_failed();
-                        returned
-                            .0
-                            .answers
-                            .into_iter()
-                            .map(|(reply, answer)| {
-                                let outcome = Err(sync_failed(detail));
-                                let spent = answer.spent;
-                                (reply, Answer { outcome, spent })
-                            })
-                            .collect()
-                    }
+            Some(tx) => match tx.send(Pending {
+                head: st.head,
+                answers,
+            }) {
+                Ok(()) => return,
+                Err(returned) => {
+                    let detail = "the durability stage stopped";
+                    st.durable.mark_failed();
+                    returned
+                        .0
+                        .answers
+                        .into_iter()
+                        .map(|(reply, answer)| {
+                            let outcome = Err(sync_failed(detail));
+                            let spent = answer.spent;
+                            (reply, Answer { outcome, spent })
+                        })
+                        .collect()
                 }
-            }
+            },
             None => answers,
         };
         st.answer(answers);
