@@ -140,9 +140,14 @@ pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
         let durability = opts.durability;
         let events = opts.events_per_level;
         async move {
-            tokio::task::spawn_blocking(move || baseline(&path, durability, events))
-                .await
-                .context("the baseline task failed")?
+            let measured = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || baseline(&path, durability, events)
+            })
+            .await
+            .context("the baseline task failed")?;
+            remove_database(&path);
+            measured
         }
     };
     baselines.push(run_baseline(0).await?);
@@ -153,6 +158,7 @@ pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
             let path = dir.join(format!("store-{writers}-{run}.db"));
             let mut level =
                 run_level(&path, opts.durability, writers, opts.events_per_level).await?;
+            remove_database(&path);
             let before = baselines[baselines.len() - 1];
             baselines.push(run_baseline(baselines.len()).await?);
             let after = baselines[baselines.len() - 1];
@@ -182,6 +188,16 @@ pub async fn run(opts: &AppendBenchOptions) -> Result<AppendBenchReport> {
         baseline_events_per_sec,
         levels,
     })
+}
+
+/// Deletes a finished run's database files, so that the next run neither shares the disk
+/// with their write-back nor the run leaves gigabytes behind until it ends.
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
 }
 
 fn per_sec(events: u64, elapsed: Duration) -> f64 {
