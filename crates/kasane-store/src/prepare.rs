@@ -60,7 +60,13 @@ fn check_name(what: &str, value: &str) -> Result<(), StoreError> {
             value.len()
         )));
     }
-    if value.chars().any(char::is_control) {
+    // Names are nearly always ASCII: check bytes, and decode characters only otherwise.
+    let control = if value.is_ascii() {
+        value.bytes().any(|b| b.is_ascii_control())
+    } else {
+        value.chars().any(char::is_control)
+    };
+    if control {
         return Err(StoreError::InvalidEvent(format!(
             "{what} {value:?} contains control characters; remove them"
         )));
@@ -165,12 +171,22 @@ mod tests {
     }
 
     #[test]
+    fn names_in_any_script_without_control_characters_are_accepted() {
+        for stream in ["resident-さくら", "agency-ｶﾅ", "s"] {
+            prepare_append("t", stream, ExpectedVersion::Any, vec![ev()], false).unwrap();
+        }
+    }
+
+    #[test]
     fn rejects_bad_requests_with_invalid_event() {
         let cases: Vec<(&str, &str, Vec<ProposedEvent>)> = vec![
             ("", "s", vec![ev()]),
             ("t", "", vec![ev()]),
             ("t", "s", vec![]),
             ("t", "s\n", vec![ev()]),
+            ("t", "s\u{7f}", vec![ev()]),
+            // A C1 control character in a name that is not ASCII.
+            ("t", "resident-さくら\u{85}", vec![ev()]),
             ("t", "s", {
                 let e = ev();
                 vec![e.clone(), e]
