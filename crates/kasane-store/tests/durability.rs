@@ -40,6 +40,13 @@ async fn append_new(
         .await
 }
 
+/// Awaits `work`, failing the test if it takes more than 10 seconds (instead of hanging).
+async fn within<F: std::future::Future>(work: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), work)
+        .await
+        .expect("still waiting after 10 s")
+}
+
 /// Events in the file, as another connection sees them (committed, durable or not).
 fn committed_rows(t: &TestDir) -> i64 {
     let conn = rusqlite::Connection::open(t.path()).unwrap();
@@ -177,4 +184,82 @@ async fn a_store_opened_through_a_symlink_flushes_its_real_wal() {
     store.close().await;
     let store = SqliteStore::open(config).await.unwrap();
     assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+}
+
+/// Appends that arrive while a flush runs wait in one open transaction, committed as one when
+/// the flush ends, so a slow disk makes commits larger instead of more numerous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_arriving_during_a_flush_share_the_next_commit() {
+    let t = TestDir::new();
+    let (sync, go) = gated();
+    let mut config = t.config();
+    config.sync = Some(sync);
+    go.send(()).unwrap();
+    let store = SqliteStore::open(config).await.unwrap();
+
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move { append_new(&store, "resident-a", 1).await })
+    };
+    // The first commit is made at once (the stage was idle); its flush now waits.
+    tokio::task::block_in_place(|| wait_until_committed(&t, 1));
+    let later: Vec<_> = (2..=4)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { append_new(&store, &format!("resident-{n}"), n).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        committed_rows(&t),
+        1,
+        "appends made during a flush were committed before it ended"
+    );
+
+    go.send(()).unwrap();
+    assert_eq!(within(first).await.unwrap().unwrap().last_position, 1);
+    tokio::task::block_in_place(|| wait_until_committed(&t, 4));
+    // One flush is due; spare tokens keep a wrong split from hanging the test.
+    for _ in 0..4 {
+        go.send(()).unwrap();
+    }
+    let mut positions = Vec::new();
+    for append in later {
+        positions.push(within(append).await.unwrap().unwrap().last_position);
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, [2, 3, 4]);
+    let counts = store.commit_counts().unwrap();
+    assert_eq!((counts.commits, counts.appends, counts.events), (2, 4, 4));
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 4);
+    drop(go);
+    store.close().await;
+}
+
+/// If the flushing thread dies (here: a panic in the flush), appends fail instead of waiting
+/// forever in a transaction that nobody will flush.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_fail_rather_than_hang_when_the_flushing_thread_dies() {
+    let t = TestDir::new();
+    let mut config = t.config();
+    let calls = AtomicUsize::new(0);
+    config.sync = Some(SyncFn(Arc::new(move || {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(())
+        } else {
+            panic!("simulated crash of the flushing thread")
+        }
+    })));
+    let store = SqliteStore::open(config).await.unwrap();
+
+    let err = within(append_new(&store, "resident-a", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "STORE_CLOSED", "{err}");
+    for n in 2..=3 {
+        let stream = format!("resident-{n}");
+        let err = within(append_new(&store, &stream, n)).await.unwrap_err();
+        assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
+    }
+    store.close().await;
 }
