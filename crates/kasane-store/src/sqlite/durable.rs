@@ -5,15 +5,9 @@
 //! With `synchronous=FULL`, SQLite syncs the WAL inside every COMMIT and the writer thread
 //! waits for the disk (a third of its time, measured). Instead, at full durability the
 //! writer's connection commits with `synchronous=NORMAL` (SQLite still syncs around
-//! checkpoints and when the WAL restarts) and hands each commit's answers here; this thread
+//! checkpoints and when the WAL restarts) and hands each group's answers here; this thread
 //! flushes the WAL file, which makes every frame written before the call durable, and only
-//! then publishes the new head and answers.
-//!
-//! While a flush runs, the writer keeps adding groups to one open transaction; when the
-//! stage has nothing left to flush it raises [`FlushReady`] and wakes the writer, which then
-//! commits everything it holds and hands it over at once. So the commit that a flush covers
-//! is made just before that flush starts, and commits grow with the disk's latency instead
-//! of each rewriting the same pages for a few events.
+//! then publishes the new head and answers. Commits queued meanwhile share one flush.
 //!
 //! A committed group is visible to SQLite readers before it is durable, so every read of the
 //! log is bounded by the durable head ([`Durable`]), and read models that commit with the
@@ -28,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
-use super::writer::{ReplyBatch, WriterMsg};
+use super::writer::ReplyBatch;
 use crate::error::StoreError;
 
 /// Makes everything written to the WAL so far durable (an `fdatasync`, or a test's stand-in).
@@ -110,28 +104,9 @@ pub(crate) fn sync_failed(detail: &str) -> StoreError {
     StoreError::SyncFailed(detail.to_owned())
 }
 
-/// Set by the stage when it waits with nothing to flush: the writer should commit now.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FlushReady(Arc<AtomicBool>);
-
-impl FlushReady {
-    pub(crate) fn new(ready: bool) -> Self {
-        FlushReady(Arc::new(AtomicBool::new(ready)))
-    }
-
-    /// Whether the stage is idle (the writer's next commit would be flushed at once).
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
-    }
-}
-
-/// One commit waiting for its flush.
+/// One committed group waiting for its flush.
 pub(crate) struct Pending {
-    /// Head after the commit.
+    /// Head after the group's commit.
     pub head: u64,
     pub answers: ReplyBatch,
 }
@@ -143,26 +118,6 @@ pub(crate) struct SyncStage {
     pub state: Arc<Durable>,
     pub replies: Option<mpsc::UnboundedSender<ReplyBatch>>,
     pub stats: Arc<crate::stats::CommitStats>,
-    /// Raised when the stage waits with nothing to flush.
-    pub ready: FlushReady,
-    /// Wakes the writer when `ready` is raised (weak: the writer stops once its callers are
-    /// gone, whatever the stage holds).
-    pub wake: Option<mpsc::WeakSender<WriterMsg>>,
-}
-
-/// Whatever ends the stage (the writer gone, or a panic in a flush), the writer must not keep
-/// waiting for it with a transaction open: raise the flag and wake it. Its next hand-over then
-/// fails, which refuses that append and every later one.
-struct ExitGuard<'s>(&'s SyncStage);
-
-impl Drop for ExitGuard<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.state.mark_failed();
-        }
-        self.0.ready.set(true);
-        self.0.wake_writer();
-    }
 }
 
 /// `fdatasync` of the store's WAL file (`<db>-wal`, which exists once the store is open).
@@ -176,26 +131,8 @@ pub(crate) fn wal_sync(db: &Path) -> std::io::Result<SyncFn> {
 impl SyncStage {
     /// Runs until the writer drops its sender (after its last commit), then returns.
     pub(crate) fn run(self, rx: std::sync::mpsc::Receiver<Pending>) {
-        let _exit = ExitGuard(&self);
         let mut durable = *self.head_tx.borrow();
-        loop {
-            let first = match rx.try_recv() {
-                Ok(first) => first,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
-                Err(std::sync::mpsc::TryRecvError::Empty) => {
-                    // Raised before the wake-up is sent: a writer that checks the flag after
-                    // this sees it, and one that checked before gets the message.
-                    self.ready.set(true);
-                    let first = match self.wait_for_commit(&rx) {
-                        Some(first) => first,
-                        None => break,
-                    };
-                    // The writer lowers it when it hands a commit over; this covers a commit
-                    // handed over just before the flag was raised.
-                    self.ready.set(false);
-                    first
-                }
-            };
+        while let Ok(first) = rx.recv() {
             let mut groups = vec![first];
             groups.extend(rx.try_iter());
             let head = groups.iter().map(|g| g.head).max().unwrap_or(durable);
@@ -233,36 +170,6 @@ impl SyncStage {
                 }
             }
             self.answer(answers);
-        }
-    }
-
-    /// Wakes the writer, then waits for its next commit; `None` once the writer is gone.
-    fn wait_for_commit(&self, rx: &std::sync::mpsc::Receiver<Pending>) -> Option<Pending> {
-        let mut woken = self.wake_writer();
-        loop {
-            if woken {
-                return rx.recv().ok();
-            }
-            // The queue was full. Its requests would show the writer the flag, but slots
-            // promised to senders that then gave up hold nothing: try again shortly.
-            match rx.recv_timeout(std::time::Duration::from_millis(5)) {
-                Ok(first) => return Some(first),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    woken = !self.ready.is_set() || self.wake_writer();
-                }
-            }
-        }
-    }
-
-    /// Tells the writer that the stage is idle; false if its queue was full.
-    fn wake_writer(&self) -> bool {
-        match self.wake.as_ref().and_then(mpsc::WeakSender::upgrade) {
-            Some(writer) => !matches!(
-                writer.try_send(WriterMsg::FlushReady),
-                Err(mpsc::error::TrySendError::Full(_))
-            ),
-            None => true,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Inline projection: work done inside the writer's transaction, so read models
+//! Inline projection: work done inside the writer's group transaction, so read models
 //! commit together with the events they reflect (read-your-writes on the embedded store).
 
 use std::fmt;
@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use crate::envelope::RecordedEvent;
 
-/// Called by the writer after a group's events are inserted, inside the open transaction
-/// (which may go on to take more groups before it commits).
+/// Called by the writer after a group's events are inserted and before the group commits.
 ///
 /// The store knows nothing of read models; the projections crate implements this. An error
 /// undoes only what the call wrote (it runs inside a savepoint): the events still commit,
 /// and the read models catch up from the log later.
 pub trait InlineProjector: Send + Sync + 'static {
-    /// `head_before` is the last position written before the group (earlier groups of the
-    /// same transaction included, which this connection sees); `events` are the
+    /// `head_before` is the last committed position before the group; `events` are the
     /// group's events in position order, payloads opened (`{"$personal": v}` markers).
     fn apply(
         &self,

@@ -29,7 +29,7 @@ use crate::store::{EventStore, ReadDirection};
 use crate::subscription::Subscription;
 use crate::verify::VerifyReport;
 pub use durable::SyncFn;
-use durable::{Durable, FlushReady, SyncStage};
+use durable::{Durable, SyncStage};
 use reader::{EVENT_COLUMNS, READ_ALL, ReadSide, ReadSideSource, clamp_i64, query_stored};
 use writer::{ReplyBatch, Writer, WriterMsg, WriterParts};
 
@@ -209,11 +209,9 @@ impl SqliteStore {
         let stats = Arc::new(crate::stats::CommitStats::default());
         let (head_tx, head_rx) = watch::channel(head);
         let durable = Arc::new(Durable::new(head, head_rx.clone()));
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         // Full durability: a thread flushes the WAL and only then acknowledges.
-        let flush_ready = FlushReady::new(true);
-        let (head_tx, durable_tx, durable_thread, flush_ready) = match config.durability {
-            Durability::Normal => (Some(head_tx), None, None, None),
+        let (head_tx, durable_tx, durable_thread) = match config.durability {
+            Durability::Normal => (Some(head_tx), None, None),
             Durability::Full => {
                 let sync = match config.sync.clone() {
                     Some(sync) => sync,
@@ -232,16 +230,15 @@ impl SqliteStore {
                     state: Arc::clone(&durable),
                     replies: Some(replies.clone()),
                     stats: Arc::clone(&stats),
-                    ready: flush_ready.clone(),
-                    wake: Some(tx.downgrade()),
                 };
-                let (pending_tx, pending_rx) = std::sync::mpsc::channel();
+                let (tx, rx) = std::sync::mpsc::channel();
                 let thread = std::thread::Builder::new()
                     .name("kasane-sqlite-sync".into())
-                    .spawn(move || stage.run(pending_rx))?;
-                (None, Some(pending_tx), Some(thread), Some(flush_ready))
+                    .spawn(move || stage.run(rx))?;
+                (None, Some(tx), Some(thread))
             }
         };
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let tail = opened.unindexed.view();
         let writer = Writer::new(
             opened.conn,
@@ -262,7 +259,6 @@ impl SqliteStore {
                 checkpoint_thread: Some(checkpointer),
                 inline: config.inline,
                 stats: Arc::clone(&stats),
-                flush_ready,
             },
         );
         let keep_payloads = writer.has_inline_hook();

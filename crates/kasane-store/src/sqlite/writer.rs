@@ -1,7 +1,5 @@
 //! The single writer: one thread owns the write connection and commits queued append
-//! requests in groups. At full durability a transaction stays open, taking group after
-//! group, until the durability stage is ready to flush (see `durable.rs`): one commit and
-//! one fsync then cover everything that arrived during the last flush.
+//! requests in groups (one transaction, one fsync per group).
 //!
 //! Every request is validated before it writes anything (expected version against the
 //! stream heads the writer keeps in memory, data keys), so a rejected request needs no
@@ -17,7 +15,7 @@ use std::sync::Arc;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::durable::{Durable, FlushReady, Pending, sync_failed};
+use super::durable::{Durable, Pending, sync_failed};
 use super::inline::InlineHook;
 use super::stream_index::{IndexEntry, UnindexedTail};
 use crate::clock::Clock;
@@ -28,29 +26,23 @@ use crate::keys::{DataKey, KeyCache, KeyState, MasterKey};
 use crate::prepare::PreparedAppend;
 use crate::seal::{event_aad, seal_bytes};
 
-/// Most events taken from the queue as one group (a single larger request still goes alone).
+/// Most events committed in one group transaction (a single larger request still goes alone).
 pub(crate) const MAX_BATCH_EVENTS: usize = 1024;
 
 /// Most stream heads the writer keeps in memory; past this the cache is emptied and refilled
 /// lazily (each head is one `streams` row away).
 const MAX_CACHED_STREAMS: usize = 131_072;
 
-/// Most events an open transaction takes before it commits without waiting for the
-/// durability stage (a slow disk must not make one commit, and its WAL frames, unbounded).
-const MAX_OPEN_EVENTS: u64 = 8192;
-
 /// Committed events between two background checkpoint requests.
 const CHECKPOINT_EVERY_EVENTS: u64 = 2048;
 
 /// What the writer thread is asked to do.
 pub(crate) enum WriterMsg {
-    /// Append one request; the answer comes after the commit that holds it is durable.
+    /// Append one request; the answer comes after the group commit.
     Append {
         request: PreparedAppend,
         reply: AppendReply,
     },
-    /// The durability stage is idle: commit the open transaction.
-    FlushReady,
     /// Destroy a data key (crypto-shredding).
     Destroy {
         tenant: String,
@@ -131,7 +123,7 @@ struct State {
     head_tx: Option<watch::Sender<u64>>,
     /// The committed and the durable head, shared with the store's handles.
     durable: Arc<Durable>,
-    /// Hands commits to the durability stage (full durability only).
+    /// Hands committed groups to the durability stage (full durability only).
     durable_tx: Option<std::sync::mpsc::Sender<Pending>>,
     /// The durability stage's thread, joined when the writer stops.
     durable_thread: Option<std::thread::JoinHandle<()>>,
@@ -143,7 +135,7 @@ struct State {
     /// The checkpointer thread, joined when the writer stops.
     checkpoint_thread: Option<std::thread::JoinHandle<()>>,
     events_since_checkpoint: u64,
-    /// Read models to update inside the transaction, after each group.
+    /// Read models to update inside each group transaction.
     inline: Option<InlineHook>,
     /// The open group's events, for `inline` (collected only when it is set).
     recorded: Vec<RecordedEvent>,
@@ -152,19 +144,6 @@ struct State {
     recorded_from: Vec<(usize, usize)>,
     /// Group-commit totals, shared with the store handles.
     stats: Arc<crate::stats::CommitStats>,
-    /// Raised by the durability stage when it is idle; `None` without a stage (every group
-    /// then commits at once).
-    flush_ready: Option<FlushReady>,
-    /// The transaction that holds groups not yet committed.
-    open: Option<OpenCommit>,
-}
-
-/// A transaction holding one or more groups, waiting to commit.
-struct OpenCommit {
-    /// The writer's state before the transaction began (restored if it fails).
-    mark: Mark,
-    /// The answers of its groups, sent once the commit is durable.
-    answers: ReplyBatch,
 }
 
 /// The tail of a stream: what the next append to it needs.
@@ -193,7 +172,6 @@ pub(crate) struct WriterParts {
     pub checkpoint_thread: Option<std::thread::JoinHandle<()>>,
     pub inline: Option<InlineHook>,
     pub stats: Arc<crate::stats::CommitStats>,
-    pub flush_ready: Option<FlushReady>,
 }
 
 /// The statements of the append path, prepared once per group.
@@ -376,8 +354,6 @@ impl Writer {
                 recorded: Vec::new(),
                 recorded_from: Vec::new(),
                 stats: parts.stats,
-                flush_ready: parts.flush_ready,
-                open: None,
             },
         }
     }
@@ -408,8 +384,6 @@ impl Writer {
                                 events += request.events.len();
                                 batch.push((request, reply));
                             }
-                            // Looked at below, after the group.
-                            Ok(WriterMsg::FlushReady) => {}
                             Ok(other) => {
                                 pending = Some(other);
                                 break;
@@ -419,13 +393,11 @@ impl Writer {
                     }
                     self.write_batch(batch);
                 }
-                WriterMsg::FlushReady => self.timed(Self::commit_when_due),
                 WriterMsg::Destroy {
                     tenant,
                     subject,
                     reply,
                 } => {
-                    self.commit_open();
                     let _ = reply.send(self.destroy(&tenant, &subject));
                 }
                 WriterMsg::Shutdown { reply } => {
@@ -436,13 +408,11 @@ impl Writer {
                             WriterMsg::Append { request, reply } => {
                                 self.write_batch(vec![(request, reply)])
                             }
-                            WriterMsg::FlushReady => {}
                             WriterMsg::Destroy {
                                 tenant,
                                 subject,
                                 reply,
                             } => {
-                                self.commit_open();
                                 let _ = reply.send(self.destroy(&tenant, &subject));
                             }
                             WriterMsg::Shutdown { reply } => {
@@ -462,7 +432,6 @@ impl Writer {
     /// Closes the write connection, then lets the durability stage answer what it holds and
     /// the checkpointer finish and close its own connection.
     fn stop(mut self) {
-        self.commit_open();
         let checkpointer = self.st.checkpoint_thread.take();
         let durable = self.st.durable_thread.take();
         drop(self);
@@ -471,20 +440,12 @@ impl Writer {
         }
     }
 
-    /// Writes a group of requests into the open transaction (opening one if needed); its
-    /// answers wait there for the commit, made now if it is due.
+    /// Commits a group of requests in one transaction; the answers go to the durability
+    /// stage (or straight back when there is none).
     fn write_batch(&mut self, batch: Vec<(PreparedAppend, AppendReply)>) {
-        self.timed(|w| {
-            w.write_group(batch);
-            w.commit_when_due();
-        });
-    }
-
-    /// Runs `work`, adding its time to the writer's busy time.
-    fn timed(&mut self, work: impl FnOnce(&mut Self)) {
         let started = std::time::Instant::now();
         let stats = Arc::clone(&self.st.stats);
-        work(self);
+        self.write_group(batch);
         stats.record_write(started.elapsed());
     }
 
@@ -507,37 +468,16 @@ impl Writer {
             st.answer(answers);
             return;
         }
-        if st.open.is_none() {
-            if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-                tracing::error!(error = %e, "could not begin a write transaction");
-                rollback(&self.conn);
-                let msg = e.to_string();
-                st.answer(failed_answers(batch, &msg));
-                return;
-            }
-            if st.cached_streams > MAX_CACHED_STREAMS {
-                st.forget_streams();
-            }
-            st.open = Some(OpenCommit {
-                mark: st.mark(),
-                answers: Vec::new(),
-            });
-        }
         let now_us = st.clock.now().timestamp_micros().max(st.last_recorded_us);
         st.last_recorded_us = now_us;
+        if st.cached_streams > MAX_CACHED_STREAMS {
+            st.forget_streams();
+        }
         let mark = st.mark();
 
-        if let Err(e) = self.conn.execute_batch("SAVEPOINT grp") {
-            tracing::error!(error = %e, "could not start a group; none of its requests was written");
-            let msg = e.to_string();
-            st.answer(failed_answers(batch, &msg));
-            if self.conn.is_autocommit() {
-                self.abort_open("SQLite rolled the transaction back");
-            }
-            return;
-        }
-        let outcomes = apply_group(&self.conn, st, &mut batch, now_us, false)
-            .or_else(|e| {
+        let outcomes = match apply_group(&self.conn, st, &mut batch, now_us, false) {
+            Ok(outcomes) => Ok(outcomes),
+            Err(e) => {
                 if is_constraint(&e) {
                     // Expected now and then: a request reused a stored event id (ids are
                     // checked before writing only in the careful pass).
@@ -545,187 +485,93 @@ impl Writer {
                 } else {
                     tracing::warn!(error = %e, "a group write failed; redoing it request by request");
                 }
-                self.conn.execute_batch("ROLLBACK TO grp")?;
+                rollback(&self.conn);
                 restore_payloads(st, mark, &mut batch);
                 st.reset_to(mark);
                 apply_group(&self.conn, st, &mut batch, now_us, true)
-            })
-            .and_then(|outcomes| {
-                run_inline(&self.conn, st, mark.head)?;
-                self.conn.execute_batch("RELEASE grp")?;
-                Ok(outcomes)
-            });
-        let outcomes = match outcomes {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
-                // Take this group back and keep the transaction's earlier ones, unless SQLite
-                // has already rolled the whole transaction back.
-                let msg = e.to_string();
-                let taken_back = !self.conn.is_autocommit()
-                    && self
-                        .conn
-                        .execute_batch("ROLLBACK TO grp; RELEASE grp")
-                        .is_ok();
-                st.recorded.clear();
-                st.recorded_from.clear();
-                st.reset_to(mark);
-                st.answer(failed_answers(batch, &msg));
-                if taken_back {
-                    tracing::error!(error = %e, "a group could not be written; nothing of it was stored");
-                } else {
-                    self.abort_open(&format!(
-                        "SQLite rolled the transaction back after a failed group ({msg})"
-                    ));
-                }
-                return;
             }
         };
-        let open = st.open.as_mut().expect("opened above");
-        open.answers.extend(
-            batch
-                .into_iter()
-                .zip(outcomes)
-                .map(|((request, reply), outcome)| {
-                    (
-                        reply,
-                        Answer {
-                            outcome,
-                            spent: request,
-                        },
-                    )
-                }),
-        );
-    }
-
-    /// Commits the open transaction if the durability stage is idle, or if it has grown to
-    /// its limit.
-    fn commit_when_due(&mut self) {
-        let Some(open) = &self.st.open else {
-            return;
-        };
-        let ready = self.st.flush_ready.as_ref().is_none_or(FlushReady::is_set);
-        if ready || self.st.head - open.mark.head >= MAX_OPEN_EVENTS {
-            self.commit_open();
-        }
-    }
-
-    /// Commits the open transaction (if any) and hands its answers to the durability stage
-    /// (or straight back when there is none).
-    fn commit_open(&mut self) {
-        if self.st.open.is_some() && self.st.durable.has_failed() {
-            // Nothing more is acknowledged: store nothing more either.
-            self.abort_open("an earlier flush failed");
-            return;
-        }
-        let st = &mut self.st;
-        let Some(open) = st.open.take() else {
-            return;
-        };
-        let mark = open.mark;
         let mut indexed = false;
-        let committed = (|| {
+        let outcomes = match outcomes.and_then(|o| {
+            run_inline(&self.conn, st, mark.head)?;
             indexed = fill_stream_index(&self.conn, st)?;
             st.unindexed.publish_from(mark.unindexed);
-            // Before COMMIT: read models show the events as soon as they commit, and a
-            // barrier taken from then on must wait for their flush.
+            // Before COMMIT: read models show the group as soon as it commits, and a barrier
+            // taken from then on must wait for its flush.
             st.durable.note_committed(st.head);
             self.conn.execute_batch("COMMIT")?;
-            Ok::<(), StoreError>(())
-        })();
-        if let Err(e) = committed {
-            tracing::error!(error = %e, "commit failed; nothing of it was stored");
-            rollback(&self.conn);
-            st.unindexed.unpublish_after(mark.head);
-            st.reset_to(mark);
-            st.durable.note_committed(mark.head);
-            let msg = e.to_string();
-            let failed = open
-                .answers
-                .into_iter()
-                .map(|(reply, answer)| (reply, failed_answer(answer.spent, &msg)))
-                .collect();
-            st.answer(failed);
-            return;
-        }
-        if indexed {
-            st.unindexed.written();
-        }
-        for (tenant, subject) in st.created_in_batch.drain(..) {
-            if let Some(key) = st.keys.get(&tenant).and_then(|m| m.get(&subject)) {
-                st.shared_keys.set(&tenant, &subject, KeyState::Live(*key));
+            Ok(o)
+        }) {
+            Ok(outcomes) => {
+                if indexed {
+                    st.unindexed.written();
+                }
+                for (tenant, subject) in st.created_in_batch.drain(..) {
+                    if let Some(key) = st.keys.get(&tenant).and_then(|m| m.get(&subject)) {
+                        st.shared_keys.set(&tenant, &subject, KeyState::Live(*key));
+                    }
+                }
+                st.stats.record(batch.len() as u64, st.head - mark.head);
+                if st.head != mark.head {
+                    if let Some(tx) = &st.head_tx {
+                        tx.send_replace(st.head);
+                    }
+                    st.events_since_checkpoint += st.head - mark.head;
+                    st.maybe_checkpoint();
+                }
+                outcomes
             }
-        }
-        if !open.answers.is_empty() {
-            st.stats
-                .record(open.answers.len() as u64, st.head - mark.head);
-        }
-        if st.head != mark.head {
-            if let Some(tx) = &st.head_tx {
-                tx.send_replace(st.head);
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; nothing of it was stored");
+                rollback(&self.conn);
+                st.unindexed.unpublish_after(mark.head);
+                st.reset_to(mark);
+                st.durable.note_committed(mark.head);
+                let msg = e.to_string();
+                (0..batch.len())
+                    .map(|_| Err(StoreError::WriteFailed(msg.clone())))
+                    .collect()
             }
-            st.events_since_checkpoint += st.head - mark.head;
-            st.maybe_checkpoint();
-        }
+        };
+        let answers: ReplyBatch = batch
+            .into_iter()
+            .zip(outcomes)
+            .map(|((request, reply), outcome)| {
+                (
+                    reply,
+                    Answer {
+                        outcome,
+                        spent: request,
+                    },
+                )
+            })
+            .collect();
         // Answers (rejections and replays included: they describe what is committed) wait
         // for the flush that makes this commit durable.
         let answers = match &st.durable_tx {
-            Some(tx) => {
-                if let Some(ready) = &st.flush_ready {
-                    ready.set(false);
+            Some(tx) => match tx.send(Pending {
+                head: st.head,
+                answers,
+            }) {
+                Ok(()) => return,
+                Err(returned) => {
+                    let detail = "the durability stage stopped";
+                    st.durable.mark_failed();
+                    returned
+                        .0
+                        .answers
+                        .into_iter()
+                        .map(|(reply, answer)| {
+                            let outcome = Err(sync_failed(detail));
+                            let spent = answer.spent;
+                            (reply, Answer { outcome, spent })
+                        })
+                        .collect()
                 }
-                match tx.send(Pending {
-                    head: st.head,
-                    answers: open.answers,
-                }) {
-                    Ok(()) => return,
-                    Err(returned) => {
-                        let detail = "the durability stage stopped";
-                        st.durable.mark_failed();
-                        returned
-                            .0
-                            .answers
-                            .into_iter()
-                            .map(|(reply, answer)| {
-                                let outcome = Err(sync_failed(detail));
-                                let spent = answer.spent;
-                                (reply, Answer { outcome, spent })
-                            })
-                            .collect()
-                    }
-                }
-            }
-            None => open.answers,
+            },
+            None => answers,
         };
         st.answer(answers);
-    }
-
-    /// Gives up the open transaction (rolling it back if SQLite has not already): every request
-    /// in it fails with `detail` (as `STORE_SYNC_FAILED` after a failed flush, else `STORE_IO`).
-    fn abort_open(&mut self, detail: &str) {
-        let flush_failed = self.st.durable.has_failed();
-        let st = &mut self.st;
-        let Some(open) = st.open.take() else {
-            return;
-        };
-        tracing::error!(reason = %detail, "the open transaction was rolled back; none of its groups was stored");
-        rollback(&self.conn);
-        st.reset_to(open.mark);
-        let failed = open
-            .answers
-            .into_iter()
-            .map(|(reply, answer)| {
-                let answer = if flush_failed {
-                    Answer {
-                        outcome: Err(sync_failed(detail)),
-                        spent: answer.spent,
-                    }
-                } else {
-                    failed_answer(answer.spent, detail)
-                };
-                (reply, answer)
-            })
-            .collect();
-        st.answer(failed);
     }
 
     /// Crypto-shredding: deletes the wrapped key (keeping a tombstone with the time), then
@@ -796,7 +642,7 @@ impl Writer {
     }
 }
 
-/// Lets the inline projector fold the group's events inside the open transaction; its
+/// Lets the inline projector fold the group's events inside the group transaction; its
 /// failure is contained by a savepoint (the events commit, read models catch up later).
 fn run_inline(conn: &Connection, st: &mut State, head_before: u64) -> Result<(), StoreError> {
     let events = std::mem::take(&mut st.recorded);
@@ -817,7 +663,7 @@ fn run_inline(conn: &Connection, st: &mut State, head_before: u64) -> Result<(),
 }
 
 /// Writes the unindexed tail into `stream_index` once it is long enough; a failure (which
-/// would be a bug: versions clashing) is contained by a savepoint, so the transaction still
+/// would be a bug: versions clashing) is contained by a savepoint, so the group still
 /// commits and stream reads find the events in the tail.
 fn fill_stream_index(conn: &Connection, st: &mut State) -> Result<bool, StoreError> {
     if !st.unindexed.due() {
@@ -845,21 +691,6 @@ fn restore_payloads(st: &mut State, mark: Mark, batch: &mut [(PreparedAppend, Ap
     }
 }
 
-/// The answer of a request whose transaction did not commit.
-fn failed_answer(spent: PreparedAppend, detail: &str) -> Answer {
-    Answer {
-        outcome: Err(StoreError::WriteFailed(detail.to_owned())),
-        spent,
-    }
-}
-
-fn failed_answers(batch: Vec<(PreparedAppend, AppendReply)>, detail: &str) -> ReplyBatch {
-    batch
-        .into_iter()
-        .map(|(request, reply)| (reply, failed_answer(request, detail)))
-        .collect()
-}
-
 fn is_constraint(e: &StoreError) -> bool {
     matches!(e, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation))
 }
@@ -870,7 +701,7 @@ fn rollback(conn: &Connection) {
     }
 }
 
-/// Applies every request of a group inside the open transaction; `careful` puts each request in its
+/// Opens the group transaction and applies every request; `careful` puts each request in its
 /// own savepoint so an unexpected failure undoes only that request, and looks every event id
 /// up before writing (the first pass leaves that to the unique index: a clash fails the
 /// pass, which is then rolled back and redone carefully).
@@ -881,6 +712,7 @@ fn apply_group(
     now_us: i64,
     careful: bool,
 ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
     let mut stmts = Stmts::new(conn)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for (req_no, (request, _)) in batch.iter_mut().enumerate() {
@@ -1242,30 +1074,8 @@ mod tests {
             checkpoint_thread: None,
             inline: None,
             stats: Arc::default(),
-            flush_ready: None,
         };
         (Writer::new(conn, parts), rx)
-    }
-
-    /// A writer whose commits go to a durability stage that the test plays: it holds each
-    /// transaction open until `ready` is raised, and hands commits to the receiver.
-    fn staged_writer(
-        dir: &tempfile::TempDir,
-    ) -> (Writer, std::sync::mpsc::Receiver<Pending>, FlushReady) {
-        let (mut w, _) = writer(dir);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ready = FlushReady::new(false);
-        w.st.head_tx = None;
-        w.st.durable_tx = Some(tx);
-        w.st.flush_ready = Some(ready.clone());
-        (w, rx, ready)
-    }
-
-    fn count(path: &std::path::Path, sql: &str) -> i64 {
-        Connection::open(path)
-            .unwrap()
-            .query_row(sql, [], |r| r.get(0))
-            .unwrap()
     }
 
     fn request(
@@ -1504,107 +1314,5 @@ mod tests {
             )
             .unwrap();
         assert_eq!(prev, last);
-    }
-
-    /// Groups wait in the open transaction until the stage is ready, then commit as one.
-    #[test]
-    fn groups_wait_for_the_stage_and_commit_together() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("w.db");
-        let (mut w, pending, ready) = staged_writer(&dir);
-        let (a, _ra) = request("a", ExpectedVersion::NoStream, vec![personal("p1")]);
-        let (b, _rb) = request("b", ExpectedVersion::NoStream, vec![personal("p2")]);
-        w.write_batch(vec![a]);
-        w.write_batch(vec![b]);
-        assert!(
-            pending.try_recv().is_err(),
-            "committed while the stage was busy"
-        );
-        assert_eq!(count(&db, "SELECT count(*) FROM events"), 0);
-
-        ready.set(true);
-        w.commit_when_due();
-        let handed = pending.try_recv().expect("one commit for both groups");
-        assert_eq!((handed.head, handed.answers.len()), (2, 2));
-        assert!(pending.try_recv().is_err());
-        assert!(
-            !ready.is_set(),
-            "the writer lowers the flag when it hands a commit over"
-        );
-        assert_eq!(count(&db, "SELECT count(*) FROM events"), 2);
-        assert_eq!(w.st.durable.committed(), 2);
-        let stats = w.st.stats.snapshot();
-        assert_eq!((stats.commits, stats.appends, stats.events), (1, 2, 2));
-
-        // A transaction that reaches the limit commits without waiting for the stage.
-        let many = (0..MAX_OPEN_EVENTS).map(|_| personal("p3")).collect();
-        let (c, _rc) = request("c", ExpectedVersion::Any, many);
-        w.write_batch(vec![c]);
-        let handed = pending.try_recv().expect("committed at the limit");
-        assert_eq!(handed.head, 2 + MAX_OPEN_EVENTS);
-    }
-
-    /// A COMMIT that fails takes every group of the transaction with it: each request gets
-    /// `STORE_IO`, nothing is stored, and the writer goes on from where it was.
-    #[test]
-    fn a_failed_commit_fails_every_group_in_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("w.db");
-        let (mut w, pending, ready) = staged_writer(&dir);
-        // A deferred foreign key is checked at COMMIT: a 'poison' event makes it fail there.
-        w.conn
-            .execute_batch(
-                "PRAGMA foreign_keys = ON;                  CREATE TABLE boom_parent (id INTEGER PRIMARY KEY);                  CREATE TABLE boom_child (parent INTEGER                      REFERENCES boom_parent (id) DEFERRABLE INITIALLY DEFERRED);                  CREATE TRIGGER boom AFTER INSERT ON events WHEN NEW.stream = 'poison'                  BEGIN INSERT INTO boom_child VALUES (42); END;",
-            )
-            .unwrap();
-        let (a, mut ra) = request("fine", ExpectedVersion::NoStream, vec![personal("p1")]);
-        let (b, mut rb) = request("poison", ExpectedVersion::NoStream, vec![personal("p2")]);
-        w.write_batch(vec![a]);
-        w.write_batch(vec![b]);
-        ready.set(true);
-        w.commit_when_due();
-
-        assert!(
-            pending.try_recv().is_err(),
-            "a failed commit reached the stage"
-        );
-        for reply in [&mut ra, &mut rb] {
-            let err = reply.try_recv().unwrap().outcome.unwrap_err();
-            assert_eq!(err.code(), "STORE_IO", "{err}");
-        }
-        assert_eq!(count(&db, "SELECT count(*) FROM events"), 0);
-        assert_eq!(count(&db, "SELECT count(*) FROM data_keys"), 0);
-        assert_eq!(w.st.durable.committed(), 0);
-        assert!(w.st.keys.get("t").is_none_or(|m| m.is_empty()));
-
-        w.conn.execute_batch("DROP TRIGGER boom").unwrap();
-        let (c, _rc) = request("fine", ExpectedVersion::NoStream, vec![personal("p1")]);
-        w.write_batch(vec![c]);
-        let handed = pending.try_recv().expect("the next commit goes through");
-        assert_eq!(handed.head, 1);
-        let answer = handed.answers.into_iter().next().unwrap().1;
-        assert_eq!(answer.outcome.unwrap().first_position, 1);
-    }
-
-    /// Once a flush has failed nothing more is acknowledged, so an open transaction is rolled
-    /// back instead of committed, and its requests get `STORE_SYNC_FAILED`.
-    #[test]
-    fn an_open_transaction_is_dropped_after_a_failed_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("w.db");
-        let (mut w, pending, ready) = staged_writer(&dir);
-        let (a, mut ra) = request("a", ExpectedVersion::NoStream, vec![personal("p1")]);
-        w.write_batch(vec![a]);
-        w.st.durable.mark_failed();
-        ready.set(true);
-        w.commit_when_due();
-
-        assert!(pending.try_recv().is_err());
-        let err = ra.try_recv().unwrap().outcome.unwrap_err();
-        assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
-        assert!(w.st.open.is_none());
-        assert!(w.conn.is_autocommit(), "the transaction was left open");
-        assert_eq!(count(&db, "SELECT count(*) FROM events"), 0);
-        assert_eq!(w.st.head, 0);
     }
 }
