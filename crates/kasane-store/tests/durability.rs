@@ -24,6 +24,39 @@ fn gated() -> (SyncFn, mpsc::Sender<()>) {
     (sync, go)
 }
 
+/// A store whose flushes each wait for a token from the test (the one made on opening is
+/// given).
+async fn gated_store(t: &TestDir) -> (SqliteStore, mpsc::Sender<()>) {
+    let (sync, go) = gated();
+    let mut config = t.config();
+    config.sync = Some(sync);
+    // Opening flushes once (a crash may have left unflushed commits).
+    go.send(()).unwrap();
+    (SqliteStore::open(config).await.unwrap(), go)
+}
+
+/// [`append_new`] in a task of its own.
+fn spawn_append(
+    store: &SqliteStore,
+    stream: &str,
+    n: u64,
+) -> tokio::task::JoinHandle<Result<kasane_store::AppendResult, kasane_store::StoreError>> {
+    let (store, stream) = (store.clone(), stream.to_owned());
+    tokio::spawn(async move { append_new(&store, &stream, n).await })
+}
+
+/// A flush that succeeds when the store opens and does `later` every time after.
+fn flushes_then(later: impl Fn() -> std::io::Result<()> + Send + Sync + 'static) -> SyncFn {
+    let calls = AtomicUsize::new(0);
+    SyncFn(Arc::new(move || {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(())
+        } else {
+            later()
+        }
+    }))
+}
+
 /// Appends `{"n": n}` as the first event of a new stream.
 async fn append_new(
     store: &SqliteStore,
@@ -65,17 +98,9 @@ fn wait_until_committed(t: &TestDir, rows: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_is_answered_and_readable_only_after_its_flush() {
     let t = TestDir::new();
-    let (sync, go) = gated();
-    let mut config = t.config();
-    config.sync = Some(sync);
-    // Opening flushes once (a crash may have left unflushed commits).
-    go.send(()).unwrap();
-    let store = SqliteStore::open(config).await.unwrap();
+    let (store, go) = gated_store(&t).await;
 
-    let appending = {
-        let store = store.clone();
-        tokio::spawn(async move { append_new(&store, "resident-a", 1).await })
-    };
+    let appending = spawn_append(&store, "resident-a", 1);
     tokio::task::block_in_place(|| wait_until_committed(&t, 1));
 
     // Committed in SQLite, not yet flushed: not answered, and invisible to every read.
@@ -130,15 +155,9 @@ async fn an_append_is_answered_and_readable_only_after_its_flush() {
 async fn a_failed_flush_fails_its_appends_and_every_later_one() {
     let t = TestDir::new();
     let mut config = t.config();
-    // The flush made when the store opens succeeds; every later one fails.
-    let calls = AtomicUsize::new(0);
-    config.sync = Some(SyncFn(Arc::new(move || {
-        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::other("simulated disk error"))
-        }
-    })));
+    config.sync = Some(flushes_then(|| {
+        Err(std::io::Error::other("simulated disk error"))
+    }));
     let store = SqliteStore::open(config).await.unwrap();
 
     let err = append_new(&store, "resident-a", 1).await.unwrap_err();
@@ -191,23 +210,13 @@ async fn a_store_opened_through_a_symlink_flushes_its_real_wal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_arriving_during_a_flush_share_the_next_flush() {
     let t = TestDir::new();
-    let (sync, go) = gated();
-    let mut config = t.config();
-    config.sync = Some(sync);
-    go.send(()).unwrap();
-    let store = SqliteStore::open(config).await.unwrap();
+    let (store, go) = gated_store(&t).await;
 
-    let first = {
-        let store = store.clone();
-        tokio::spawn(async move { append_new(&store, "resident-a", 1).await })
-    };
+    let first = spawn_append(&store, "resident-a", 1);
     // The first commit is made at once; its flush now waits.
     tokio::task::block_in_place(|| wait_until_committed(&t, 1));
     let later: Vec<_> = (2..=4)
-        .map(|n| {
-            let store = store.clone();
-            tokio::spawn(async move { append_new(&store, &format!("resident-{n}"), n).await })
-        })
+        .map(|n| spawn_append(&store, &format!("resident-{n}"), n))
         .collect();
     tokio::task::block_in_place(|| wait_until_committed(&t, 4));
     assert!(
@@ -240,24 +249,27 @@ async fn appends_arriving_during_a_flush_share_the_next_flush() {
 async fn appends_fail_rather_than_hang_when_the_flushing_thread_dies() {
     let t = TestDir::new();
     let mut config = t.config();
-    let calls = AtomicUsize::new(0);
-    config.sync = Some(SyncFn(Arc::new(move || {
-        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-            Ok(())
-        } else {
-            panic!("simulated crash of the flushing thread")
-        }
-    })));
+    config.sync = Some(flushes_then(|| {
+        panic!("simulated crash of the flushing thread")
+    }));
     let store = SqliteStore::open(config).await.unwrap();
 
-    let err = within(append_new(&store, "resident-a", 1))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "STORE_CLOSED", "{err}");
-    for n in 2..=3 {
+    // An append handed to the thread while it dies loses its answer (`STORE_CLOSED`); once the
+    // writer finds the thread gone, every append is refused with `STORE_SYNC_FAILED`.
+    let mut codes = Vec::new();
+    for n in 1..=50 {
         let stream = format!("resident-{n}");
         let err = within(append_new(&store, &stream, n)).await.unwrap_err();
-        assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
+        codes.push(err.code());
+        if err.code() == "STORE_SYNC_FAILED" {
+            break;
+        }
+        assert_eq!(err.code(), "STORE_CLOSED", "{err}");
     }
+    assert_eq!(codes.last(), Some(&"STORE_SYNC_FAILED"), "{codes:?}");
+    let err = within(append_new(&store, "resident-after", 0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "STORE_SYNC_FAILED", "{err}");
     store.close().await;
 }
