@@ -13,26 +13,47 @@ use kasane_store::sqlite::SyncFn;
 use kasane_store::{EventStore, ExpectedVersion, ReadDirection, SqliteStore};
 use serde_json::json;
 
-/// A flush that waits for a token from the test for each call.
-fn gated() -> (SyncFn, mpsc::Sender<()>) {
+/// The test's side of a gated flush.
+struct Gate {
+    /// One token lets one flush finish.
+    go: mpsc::Sender<()>,
+    /// Receives one signal each time a flush starts (and then waits for its token).
+    entered: mpsc::Receiver<()>,
+}
+
+impl Gate {
+    /// Blocks until a flush has started.
+    fn wait_for_flush(&self) {
+        self.entered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no flush started within 10 s");
+    }
+}
+
+/// A flush that signals when it starts and waits for a token from the test for each call.
+fn gated() -> (SyncFn, Gate) {
     let (go, gate) = mpsc::channel::<()>();
-    let gate = Mutex::new(gate);
+    let (entering, entered) = mpsc::channel::<()>();
+    let (gate, entering) = (Mutex::new(gate), Mutex::new(entering));
     let sync = SyncFn(Arc::new(move || {
+        let _ = entering.lock().unwrap().send(());
         let _ = gate.lock().unwrap().recv();
         Ok(())
     }));
-    (sync, go)
+    (sync, Gate { go, entered })
 }
 
 /// A store whose flushes each wait for a token from the test (the one made on opening is
-/// given).
-async fn gated_store(t: &TestDir) -> (SqliteStore, mpsc::Sender<()>) {
-    let (sync, go) = gated();
+/// given and its start signal taken).
+async fn gated_store(t: &TestDir) -> (SqliteStore, Gate) {
+    let (sync, gate) = gated();
     let mut config = t.config();
     config.sync = Some(sync);
     // Opening flushes once (a crash may have left unflushed commits).
-    go.send(()).unwrap();
-    (SqliteStore::open(config).await.unwrap(), go)
+    gate.go.send(()).unwrap();
+    let store = SqliteStore::open(config).await.unwrap();
+    gate.wait_for_flush();
+    (store, gate)
 }
 
 /// [`append_new`] in a task of its own.
@@ -98,7 +119,7 @@ fn wait_until_committed(t: &TestDir, rows: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_is_answered_and_readable_only_after_its_flush() {
     let t = TestDir::new();
-    let (store, go) = gated_store(&t).await;
+    let (store, gate) = gated_store(&t).await;
 
     let appending = spawn_append(&store, "resident-a", 1);
     tokio::task::block_in_place(|| wait_until_committed(&t, 1));
@@ -129,7 +150,7 @@ async fn an_append_is_answered_and_readable_only_after_its_flush() {
         "the barrier passed before the flush"
     );
 
-    go.send(()).unwrap();
+    gate.go.send(()).unwrap();
     let result = appending.await.unwrap().unwrap();
     assert_eq!(result.last_position, 1);
     barrier.await.unwrap().unwrap();
@@ -147,7 +168,7 @@ async fn an_append_is_answered_and_readable_only_after_its_flush() {
     );
     // Nothing pending: the barrier passes at once, with no flush.
     store.durable_barrier().await.unwrap();
-    drop(go);
+    drop(gate);
     store.close().await;
 }
 
@@ -210,25 +231,27 @@ async fn a_store_opened_through_a_symlink_flushes_its_real_wal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_arriving_during_a_flush_share_the_next_flush() {
     let t = TestDir::new();
-    let (store, go) = gated_store(&t).await;
+    let (store, gate) = gated_store(&t).await;
 
     let first = spawn_append(&store, "resident-a", 1);
-    // The first commit is made at once; its flush now waits.
-    tokio::task::block_in_place(|| wait_until_committed(&t, 1));
+    // The first commit is made at once, and its flush starts and waits.
+    tokio::task::block_in_place(|| gate.wait_for_flush());
     let later: Vec<_> = (2..=4)
         .map(|n| spawn_append(&store, &format!("resident-{n}"), n))
         .collect();
     tokio::task::block_in_place(|| wait_until_committed(&t, 4));
+    // Time for the writer to hand the last commit over (it does so right after COMMIT).
+    tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         later.iter().all(|a| !a.is_finished()),
         "answered before a flush"
     );
 
-    go.send(()).unwrap();
+    gate.go.send(()).unwrap();
     assert_eq!(within(first).await.unwrap().unwrap().last_position, 1);
     // One more flush is due; spare tokens keep a wrong split from hanging the test.
     for _ in 0..4 {
-        go.send(()).unwrap();
+        gate.go.send(()).unwrap();
     }
     let mut positions = Vec::new();
     for append in later {
@@ -239,7 +262,7 @@ async fn appends_arriving_during_a_flush_share_the_next_flush() {
     let counts = store.commit_counts().unwrap();
     assert_eq!((counts.appends, counts.events, counts.flushes), (4, 4, 2));
     assert_eq!(store.read_all(0, 10).await.unwrap().len(), 4);
-    drop(go);
+    drop(gate);
     store.close().await;
 }
 
